@@ -1,0 +1,205 @@
+"""Typed, validated job configuration.
+
+Every key has a default here and is documented in ``configs/default.yaml``; a test keeps the two in
+step. Unknown keys are errors, so a typo in a config file stops the run instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """The configuration or the paths it names cannot be used; the message says what to change."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ColumnsConfig(_Section):
+    """Names of the input columns (JSONL keys, CSV headers, Parquet columns, manifest headers)."""
+
+    article_id: str = "article_id"
+    outlet: str = "outlet"
+    text: str = "text"
+    title: str = "title"
+    url: str = "url"
+    published_at: str = "published_at"
+
+
+class InputConfig(_Section):
+    path: Path = Path("seeds")
+    format: Literal["auto", "text", "jsonl", "csv", "parquet"] = "auto"
+    manifest: str = "manifest.csv"
+    columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
+
+
+class OutputConfig(_Section):
+    path: Path = Path("output")
+    mode: Literal["append", "replace_date"] = "append"
+
+
+class ParagraphsConfig(_Section):
+    split: Literal["line", "blank_line"] = "line"
+    min_words: int = Field(8, ge=1)
+    max_chars: int = Field(20_000, ge=100)
+    boilerplate_min_articles: int = Field(2, ge=2)
+    boilerplate_patterns: list[str] = Field(
+        default_factory=lambda: [
+            # Credit lines: "Photo by ...", "Source: AlJazeera", "Featured photos: Reuters", "Author: ...".
+            r"^(featured )?(photo|photos|image|images|picture|video|source|sources|author|authors|credit|credits"
+            r"|copyright)( credits?)?\s*(by\b|:).{0,120}$",
+            r"^(©|\(c\) |all rights reserved).{0,160}$",
+            # Navigation and ads: "Also read: ...", "Recommended Videos", "Advertisement".
+            r"^(also read|read more|read also|related( articles| stories| coverage)?"
+            r"|recommended( videos| stories| articles| reading)?|more from|advertisement|sponsored( content)?"
+            r"|subscribe|sign up|follow us|share this( article)?|click here|watch)\s*([:|\-\u2013\u2014].{0,160})?$",
+            r"^for more (videos|news|updates|stories)\b.{0,160}$",
+            r"^(published|updated|last updated)\s*:.{0,60}$",
+        ]
+    )
+
+
+class EmbedConfig(_Section):
+    model: str = "all-MiniLM-L6-v2"
+    batch_size: int = Field(32, ge=1)
+    max_seq_length: int | None = Field(None, ge=8)
+    cache: bool = True
+    cache_path: Path | None = None
+    progress: bool = True
+
+
+class IndexConfig(_Section):
+    kind: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    exact_max: int = Field(50_000, ge=1)
+    approximate: Literal["hnsw", "ivf"] = "ivf"
+    k: int = Field(10, ge=1)
+    hnsw_m: int = Field(32, ge=4)
+    hnsw_ef_construction: int = Field(80, ge=8)
+    hnsw_ef_search: int = Field(64, ge=8)
+    ivf_nlist: int | None = Field(None, ge=1)
+    ivf_nprobe: int = Field(8, ge=1)
+    seed: int = 1234
+    save: bool = True
+
+
+class ClusterConfig(_Section):
+    threshold: float = Field(0.75, gt=0.0, le=1.0)
+    min_cluster_size: int = Field(2, ge=2)
+    min_samples: int = Field(1, ge=1)
+    selection_method: Literal["eom", "leaf"] = "eom"
+    include_boilerplate: bool = False
+
+
+class JobConfig(_Section):
+    """The whole configuration of one ``newsdedup run``."""
+
+    run_date: dt.date | None = None
+    threads: int | None = Field(None, ge=1)
+    input: InputConfig = Field(default_factory=InputConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    paragraphs: ParagraphsConfig = Field(default_factory=ParagraphsConfig)
+    embed: EmbedConfig = Field(default_factory=EmbedConfig)
+    index: IndexConfig = Field(default_factory=IndexConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+
+    @field_validator("run_date", mode="before")
+    @classmethod
+    def _parse_date(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip():
+            try:
+                return dt.date.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError(f"run_date {value!r} is not a date: use YYYY-MM-DD") from None
+        return value
+
+    @model_validator(mode="after")
+    def _check_patterns(self) -> JobConfig:
+        import re
+
+        for i, pattern in enumerate(self.paragraphs.boilerplate_patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"paragraphs.boilerplate_patterns[{i}] is not a valid regex: {exc}"
+                ) from None
+        return self
+
+    def canonical_json(self) -> str:
+        """The config as sorted, compact JSON: what the runs table stores and hashes."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {dotted}: {key!r} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Parse one ``--set key=value``; the value is read as YAML, so numbers, booleans and lists work."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set cluster.threshold=0.8")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {item!r}: value is not valid YAML ({exc})") from None
+    return key.strip(), value
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        msg = (
+            "unknown key (see configs/default.yaml for the keys)"
+            if err["type"] == "extra_forbidden"
+            else err["msg"]
+        )
+        problems.append(f"{key}: {msg}")
+    return f"invalid config {source}: " + "; ".join(problems)
+
+
+def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> JobConfig:
+    """Read a YAML config file (or the built-in defaults when ``path`` is None) and apply ``--set`` overrides.
+
+    Relative paths in the config stay relative to the working directory, as on the command line.
+    """
+    tree: dict[str, Any] = {}
+    source = "(defaults)"
+    if path is not None:
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found: pass --config with an existing YAML file")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must be a mapping of sections (see configs/default.yaml)")
+        tree = loaded or {}
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_dotted(tree, key, value)
+    try:
+        return JobConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None

@@ -1,0 +1,446 @@
+"""Read news articles from a folder of text files, JSONL, CSV or Parquet into validated records.
+
+A bad record never stops the run and is never dropped silently: it becomes a ``Reject`` saying what is
+wrong and what to do. Only input that cannot be read at all (a missing path, no input files, a required
+column that is not there) raises ``InputError``, before anything is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import itertools
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jobs.config import ColumnsConfig, ConfigError, InputConfig
+
+_KINDS = {".txt": "text", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+_REQUIRED = ("article_id", "outlet", "text")
+_FIELDS = (*_REQUIRED, "title", "url", "published_at")
+_MANIFEST_FIELDS = ("article_id", "outlet", "title", "url", "published_at")
+_DEFAULT_MANIFEST = InputConfig.model_fields["manifest"].default
+# csv with errors="surrogateescape" turns each undecodable byte into one of these.
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+class InputError(ConfigError):
+    """The input cannot be read at all (missing path, no input files, a required column missing).
+
+    The run stops before writing anything.
+    """
+
+
+@dataclass(frozen=True)
+class Article:
+    article_id: str
+    outlet: str
+    text: str
+    title: str | None
+    url: str | None
+    published_at: dt.datetime | None  # timezone-aware UTC; naive input times are taken as UTC
+    source: str  # "seeds/000_x.txt", "data.jsonl:3" (line), "data.csv:5" (row, header is 1), "data.parquet:1"
+
+
+@dataclass(frozen=True)
+class Reject:
+    source: str  # the file path
+    record: str  # "line 3", "row 5" or "" for a whole file, plus " (article_id=X)" when the id is known
+    reason: str  # what is wrong and what to do
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    articles: list[Article]
+    rejects: list[Reject]
+    files: int  # input files read, the manifest not counted
+
+
+@dataclass(frozen=True)
+class _Record:
+    """One record before validation, with where to point a reject."""
+
+    file: str
+    locator: str
+    source: str
+    values: dict[str, Any]  # field name (not column name) -> raw value; absent when the column is
+    meta: tuple[str, str] | None = None  # (manifest, "row N") a text file's other fields came from
+
+
+class _FieldError(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+def read_articles(config: InputConfig) -> IngestResult:
+    """Read all input articles (files in sorted order, records in file order), rejecting invalid ones."""
+    kind, files = _input_files(config)
+    records: Iterable[_Record | Reject]
+    if kind == "text":
+        records = _read_text(config, files)
+    else:
+        reader = _READERS[kind]
+        records = itertools.chain.from_iterable(reader(path, config.columns) for path in files)
+    articles: list[Article] = []
+    rejects: list[Reject] = []
+    first_seen: dict[str, str] = {}
+    for item in records:
+        result = _build(item, config.columns, first_seen) if isinstance(item, _Record) else item
+        if isinstance(result, Article):
+            articles.append(result)
+        else:
+            rejects.append(result)
+    return IngestResult(articles=articles, rejects=rejects, files=len(files))
+
+
+def _input_files(config: InputConfig) -> tuple[str, list[Path]]:
+    """The format to read and the files to read with it, sorted."""
+    path = config.path
+    if not path.exists():
+        raise InputError(f"input path {path} does not exist: set input.path or pass --input")
+    if path.is_file():
+        kind = _KINDS.get(path.suffix.lower()) if config.format == "auto" else config.format
+        if kind is None:
+            raise InputError(
+                f"cannot tell the format of {path} from its extension: name it .txt, .jsonl, .ndjson, .csv "
+                "or .parquet, or set input.format"
+            )
+        return kind, [path]
+    manifest = _find_manifest(path, config.manifest)
+    manifest = manifest.resolve() if manifest is not None else None
+    by_kind: dict[str, list[Path]] = {}
+    for file in _walk(path):
+        kind = _KINDS.get(file.suffix.lower())
+        if kind is not None and not (kind == "csv" and file.resolve() == manifest):
+            by_kind.setdefault(kind, []).append(file)
+    if config.format != "auto":
+        if config.format not in by_kind:
+            extensions = " or ".join(ext for ext, name in _KINDS.items() if name == config.format)
+            raise InputError(
+                f"no {extensions} files in {path} (input.format is {config.format}): "
+                "point input.path at them or set input.format to auto"
+            )
+        return config.format, by_kind[config.format]
+    if "text" in by_kind:
+        return "text", by_kind["text"]
+    if not by_kind:
+        raise InputError(
+            f"no input files in {path}: expected .txt files (with an optional manifest.csv), .jsonl, .csv "
+            "or .parquet"
+        )
+    if len(by_kind) > 1:
+        found = ", ".join(f"{len(paths)} {name}" for name, paths in sorted(by_kind.items()))
+        raise InputError(
+            f"{path} holds more than one kind of data file ({found}): set input.format to the one to read"
+        )
+    return next(iter(by_kind.items()))
+
+
+def _walk(root: Path) -> list[Path]:
+    """All files under root, sorted, skipping hidden and underscore-prefixed files and folders."""
+    files = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = [name for name in subfolders if not name.startswith((".", "_"))]
+        files.extend(Path(folder, name) for name in names if not name.startswith((".", "_")))
+    return sorted(files)
+
+
+def _find_manifest(folder: Path, name: str) -> Path | None:
+    """The manifest: ``name`` in the folder, else ``name`` as a path of its own; None if neither exists."""
+    return next((path for path in (folder / name, Path(name)) if path.is_file()), None)
+
+
+def _read_text(config: InputConfig, files: list[Path]) -> Iterator[_Record | Reject]:
+    """One article per .txt file; ids, outlets and the rest from the manifest, else from the file's path."""
+    folder = config.path if config.path.is_dir() else config.path.parent
+    manifest = _find_manifest(folder, config.manifest)
+    if manifest is None and config.manifest not in ("", _DEFAULT_MANIFEST):
+        raise InputError(f"manifest {config.manifest} not found in {folder} or as a path: fix input.manifest")
+    relative = {file: file.relative_to(folder).as_posix() for file in files}
+    rows: dict[str, tuple[str, dict[str, str]]] = {}
+    if manifest is not None:
+        # Reading a single file, the rows for other files are none of its business: they go unchecked.
+        rows = yield from _read_manifest(manifest, folder, set(relative.values()), config.path.is_dir())
+    for file, name in relative.items():
+        try:
+            text = file.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            yield Reject(str(file), "", f"not valid UTF-8 at byte {exc.start}: re-encode the file as UTF-8")
+            continue
+        locator, row = rows.get(name, ("", {}))
+        values: dict[str, Any] = {}
+        for field in _MANIFEST_FIELDS:
+            value = row.get(getattr(config.columns, field), "").strip()
+            if value:
+                values[field] = value
+        path = PurePosixPath(name)
+        values.setdefault("article_id", path.with_suffix("").as_posix())
+        values.setdefault("outlet", path.parts[0] if len(path.parts) > 1 else path.stem)
+        values["text"] = text
+        meta = (str(manifest), locator) if locator else None
+        yield _Record(file=str(file), locator="", source=str(file), values=values, meta=meta)
+
+
+def _read_manifest(
+    manifest: Path, folder: Path, names: set[str], check_all: bool
+) -> Generator[Reject, None, dict[str, tuple[str, dict[str, str]]]]:
+    """Yield rejects for bad manifest rows; return {file name: ("row N", row)} for the files being read."""
+    rows: dict[str, tuple[str, dict[str, str]]] = {}
+
+    def check_header(header: list[str]) -> None:
+        if "file" not in header:
+            raise InputError(
+                f"{manifest}: no 'file' column; columns are {header}: the manifest needs a 'file' column "
+                f"giving each .txt file's path relative to {folder}"
+            )
+
+    for item in _csv_rows(manifest, check_header):
+        if isinstance(item, Reject):
+            yield item
+            continue
+        number, row = item
+        locator = f"row {number}"
+        name = PurePosixPath(row["file"].strip()).as_posix()
+        if name in names and name not in rows:
+            rows[name] = (locator, row)
+            continue
+        if name in rows:
+            reason = f"file {name} is listed again (first in {rows[name][0]}): list it once"
+        elif not check_all:
+            continue
+        elif not row["file"].strip():
+            reason = f"no file given: fill in a .txt path relative to {folder}"
+        elif (folder / name).is_file():
+            reason = (
+                f"file {name} listed in the manifest is not read: only .txt files are, and none under a name "
+                "starting with '.' or '_'"
+            )
+        else:
+            reason = (
+                f"file {name} listed in the manifest does not exist: fix the path (relative to {folder}) "
+                "or remove the row"
+            )
+        yield Reject(str(manifest), locator, reason)
+    return rows
+
+
+def _read_jsonl(path: Path, columns: ColumnsConfig) -> list[_Record | Reject]:
+    """One JSON object per line; blank lines skipped."""
+    items: list[_Record | Reject] = []
+    keys: set[str] = set()
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            locator = f"line {number}"
+            try:
+                obj = json.loads(line.decode("utf-8-sig"))
+            except UnicodeDecodeError as exc:
+                reason = f"not valid UTF-8 at byte {exc.start} of the line: re-encode the file as UTF-8"
+                items.append(Reject(str(path), locator, reason))
+                continue
+            except json.JSONDecodeError as exc:
+                reason = f"not valid JSON ({exc.msg} at column {exc.colno}): write one JSON object per line"
+                items.append(Reject(str(path), locator, reason))
+                continue
+            if not isinstance(obj, dict):
+                kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+                    type(obj), "a number"
+                )
+                reason = f"the line holds {kind}, not a JSON object: write one JSON object per line"
+                items.append(Reject(str(path), locator, reason))
+                continue
+            keys.update(obj)
+            items.append(_Record(str(path), locator, f"{path}:{number}", _pick(obj, columns)))
+    if any(isinstance(item, _Record) for item in items):
+        _require_columns(path, sorted(keys), columns, "key")
+    return items
+
+
+def _read_csv(path: Path, columns: ColumnsConfig) -> Iterator[_Record | Reject]:
+    """One record per row under a header row."""
+    for item in _csv_rows(path, lambda header: _require_columns(path, header, columns, "column")):
+        if isinstance(item, Reject):
+            yield item
+        else:
+            number, row = item
+            yield _Record(str(path), f"row {number}", f"{path}:{number}", _pick(row, columns))
+
+
+def _csv_rows(
+    path: Path, check_header: Callable[[list[str]], None]
+) -> Iterator[tuple[int, dict[str, str]] | Reject]:
+    """(row number, {column: value}) for each data row, the header being row 1; bad rows as rejects."""
+    csv.field_size_limit(sys.maxsize)
+    # surrogateescape keeps a bad byte from failing the whole file; such rows are rejected below.
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+        reader = csv.reader(handle)
+        header = [name.strip() for name in next(reader, [])]
+        if not header:
+            yield Reject(str(path), "", "empty file: a CSV needs a header row naming its columns")
+            return
+        check_header(header)
+        for number, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            bad = next((i for i, value in enumerate(row) if _SURROGATE.search(value)), None)
+            if bad is not None:
+                yield Reject(
+                    str(path),
+                    f"row {number}",
+                    f"not valid UTF-8 in field {bad + 1}: re-encode the file as UTF-8",
+                )
+            elif len(row) != len(header):
+                yield Reject(
+                    str(path),
+                    f"row {number}",
+                    f"the row has {len(row)} fields but the header has {len(header)}: quote fields that "
+                    "contain commas, quotes or line breaks",
+                )
+            else:
+                yield number, dict(zip(header, row, strict=True))
+
+
+def _read_parquet(path: Path, columns: ColumnsConfig) -> Iterator[_Record | Reject]:
+    """One record per row; typed values (ints, timestamps, dates) are kept as Python values."""
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        yield Reject(str(path), "", f"not a readable Parquet file ({exc}): rewrite it with a Parquet writer")
+        return
+    with parquet:
+        names = parquet.schema_arrow.names
+        _require_columns(path, names, columns, "column")
+        wanted = [
+            name for name in dict.fromkeys(getattr(columns, field) for field in _FIELDS) if name in names
+        ]
+        number = 0
+        for batch in parquet.iter_batches(columns=wanted):
+            for row in _python_rows(batch):
+                number += 1
+                yield _Record(str(path), f"row {number}", f"{path}:{number}", _pick(row, columns))
+
+
+def _python_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    # Without pandas, to_pylist cannot turn nanosecond timestamps into datetimes; microseconds suffice here.
+    arrays = [
+        array.cast(pa.timestamp("us", array.type.tz), safe=False)
+        if pa.types.is_timestamp(array.type) and array.type.unit == "ns"
+        else array
+        for array in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names).to_pylist()
+
+
+_READERS: dict[str, Callable[[Path, ColumnsConfig], Iterable[_Record | Reject]]] = {
+    "jsonl": _read_jsonl,
+    "csv": _read_csv,
+    "parquet": _read_parquet,
+}
+
+
+def _require_columns(path: Path, present: Sequence[str], columns: ColumnsConfig, what: str) -> None:
+    for field in _REQUIRED:
+        name = getattr(columns, field)
+        if name not in present:
+            raise InputError(
+                f"{path}: {what} {name!r} (input.columns.{field}) not found; {what}s are {list(present)}: "
+                f"set input.columns.{field} to the right name"
+            )
+
+
+def _pick(row: dict[str, Any], columns: ColumnsConfig) -> dict[str, Any]:
+    """The row's values by field name, for the fields whose column is present."""
+    return {field: row[getattr(columns, field)] for field in _FIELDS if getattr(columns, field) in row}
+
+
+def _build(record: _Record, columns: ColumnsConfig, first_seen: dict[str, str]) -> Article | Reject:
+    """Validate one record into an Article, or say why it is rejected."""
+    values = record.values
+    article_id = None
+    try:
+        article_id = _article_id(values.get("article_id"), columns.article_id)
+        article = Article(
+            article_id=article_id,
+            outlet=_required_str(values.get("outlet"), "outlet", columns.outlet),
+            text=_text(values.get("text"), columns.text),
+            title=_optional_str(values.get("title"), "title", columns.title),
+            url=_optional_str(values.get("url"), "url", columns.url),
+            published_at=_published_at(values.get("published_at")),
+            source=record.source,
+        )
+    except _FieldError as exc:
+        file, locator = record.file, record.locator
+        if record.meta is not None and exc.field != "text":
+            file, locator = record.meta
+        return Reject(file, _with_id(locator, article_id), exc.reason)
+    first = first_seen.setdefault(article_id, record.source)
+    if first != record.source:
+        reason = f"duplicate article_id {article_id!r} (first seen at {first}): make ids unique"
+        return Reject(record.file, _with_id(record.locator, article_id), reason)
+    return article
+
+
+def _with_id(locator: str, article_id: str | None) -> str:
+    return f"{locator} (article_id={article_id})".lstrip() if article_id else locator
+
+
+def _article_id(value: Any, column: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    elif isinstance(value, float) and value.is_integer():
+        value = str(int(value))
+    return _required_str(value, "article_id", column)
+
+
+def _required_str(value: Any, field: str, column: str) -> str:
+    if value is None:
+        raise _FieldError(field, f"missing {field} (column {column!r}): every record needs one")
+    stripped = _optional_str(value, field, column)
+    if stripped is None:
+        raise _FieldError(field, f"empty {field}: every record needs one")
+    return stripped
+
+
+def _optional_str(value: Any, field: str, column: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _FieldError(
+            field, f"{field} (column {column!r}) is not a string but {type(value).__name__}: store it as text"
+        )
+    return value.strip() or None
+
+
+def _text(value: Any, column: str) -> str:
+    """The article text, checked but not stripped: paragraph splitting needs its layout."""
+    _required_str(value, "text", column)
+    return value
+
+
+def _published_at(value: Any) -> dt.datetime | None:
+    """A timezone-aware UTC datetime; naive times and dates are taken as UTC."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = dt.datetime.fromisoformat(value.strip())
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    raise _FieldError(
+        "published_at", f"published_at {value!r} is not a date: use ISO 8601, e.g. 2025-11-21T13:00:00Z"
+    )

@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jobs.config import ConfigError, JobConfig, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_default_yaml_documents_every_key_with_its_default() -> None:
+    documented = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    assert JobConfig.model_validate(documented).model_dump() == JobConfig().model_dump()
+
+    def keys(tree: dict, prefix: str = "") -> set[str]:
+        out = set()
+        for key, value in tree.items():
+            out.add(prefix + key)
+            if isinstance(value, dict):
+                out |= keys(value, prefix + key + ".")
+        return out
+
+    assert keys(documented) == keys(JobConfig().model_dump(mode="json"))
+
+
+def test_overrides_are_typed_and_validated(tmp_path: Path) -> None:
+    config = load_config(
+        ROOT / "configs" / "default.yaml", ["cluster.threshold=0.8", "index.k=5", "run_date=2025-01-02"]
+    )
+    assert config.cluster.threshold == 0.8
+    assert config.index.k == 5
+    assert str(config.run_date) == "2025-01-02"
+    with pytest.raises(ConfigError, match=r"cluster\.threshold"):
+        load_config(None, ["cluster.threshold=1.5"])
+    with pytest.raises(ConfigError, match="expected key=value"):
+        load_config(None, ["cluster.threshold"])
+
+
+def test_unknown_key_is_an_error_naming_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cluster:\n  treshold: 0.8\n")
+    with pytest.raises(ConfigError, match=r"cluster\.treshold: unknown key"):
+        load_config(bad)
+
+
+def test_bad_files_and_values_say_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="YYYY-MM-DD"):
+        load_config(None, ["run_date=22/11/2025"])
+    with pytest.raises(ConfigError, match=r"boilerplate_patterns\[0\]"):
+        load_config(None, ["paragraphs.boilerplate_patterns=['(unclosed']"])
+
+
+def test_config_hash_follows_content() -> None:
+    assert JobConfig().config_hash() == JobConfig().config_hash()
+    assert JobConfig().config_hash() != load_config(None, ["cluster.threshold=0.9"]).config_hash()
