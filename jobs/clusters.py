@@ -1,0 +1,154 @@
+"""Group near-duplicate paragraphs: threshold the kNN graph, run HDBSCAN per connected component, then make
+every cluster tight around its representative.
+
+Why this shape (measured in ../shared/notes/MEASUREMENTS.md):
+- HDBSCAN runs on the sparse graph of neighbour pairs at or above the threshold, so cost stays near-linear
+  in the number of paragraphs; a dense N x N distance matrix would need 80 GB at 100k paragraphs.
+- hdbscan refuses a sparse graph with several connected components, and bridging components with
+  artificial edges distorts its cluster selection; one HDBSCAN per component matched dense HDBSCAN.
+- Distances 1 - cos are 0 (or slightly negative) for exact duplicates, and scipy drops stored zeros, which
+  would silently delete duplicate edges: distances are clipped to a small positive epsilon.
+- HDBSCAN can chain A~B~C where A and C are far apart. A cluster is meant to be one piece of reporting, not a
+  topic, so each cluster keeps only members within the threshold of its representative; the rest are
+  clustered again among themselves or left unclustered.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import hdbscan
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from embeddings.index import Neighbours
+
+log = logging.getLogger(__name__)
+
+_MIN_DISTANCE = 1e-6  # clip for exact duplicates: a stored zero would vanish from the sparse graph
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Undirected neighbour pairs ``a < b`` with cosine similarity at or above the threshold."""
+
+    a: np.ndarray  # int64
+    b: np.ndarray  # int64
+    similarity: np.ndarray  # float32
+
+    def __len__(self) -> int:
+        return int(self.a.shape[0])
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Members (sorted indices into the clustered vectors), the representative, and each member's cosine to it."""
+
+    members: np.ndarray
+    representative: int
+    similarity: np.ndarray
+
+
+def threshold_pairs(neighbours: Neighbours, threshold: float) -> Pairs:
+    """Neighbour pairs at or above ``threshold``, each once with ``a < b`` (a pair found both ways is kept once)."""
+    n, k = neighbours.ids.shape
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)
+    cols = neighbours.ids.ravel()
+    sims = neighbours.similarities.ravel()
+    keep = (cols >= 0) & (sims >= threshold) & (cols != rows)
+    a = np.minimum(rows[keep], cols[keep])
+    b = np.maximum(rows[keep], cols[keep])
+    sims = sims[keep]
+    order = np.lexsort((-sims, b, a))  # by (a, b), best similarity first within a duplicate pair
+    a, b, sims = a[order], b[order], sims[order]
+    first = np.ones(a.shape[0], dtype=bool)
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return Pairs(a[first], b[first], np.minimum(sims[first], 1.0).astype(np.float32))
+
+
+def cluster_pairs(
+    pairs: Pairs,
+    vectors: np.ndarray,
+    threshold: float,
+    *,
+    min_cluster_size: int = 2,
+    min_samples: int = 1,
+    selection_method: str = "eom",
+) -> list[Cluster]:
+    """Clusters of near-duplicates among ``vectors`` (unit length), from the threshold graph ``pairs``.
+
+    Args:
+        threshold: the cosine every member must reach against its cluster's representative.
+        min_cluster_size: HDBSCAN's smallest cluster; 2 lets a single copied paragraph form a cluster.
+        min_samples: HDBSCAN's neighbourhood size for core distances; 1 keeps exact copies together.
+        selection_method: HDBSCAN's ``eom`` (fewer, larger clusters) or ``leaf`` (finer clusters).
+
+    Clusters come sorted by their smallest member, so the order is the same on every run.
+    """
+    n = vectors.shape[0]
+    if len(pairs) == 0:
+        return []
+    distance = np.maximum(1.0 - pairs.similarity.astype(np.float64), _MIN_DISTANCE)
+    graph = sp.coo_matrix((distance, (pairs.a, pairs.b)), shape=(n, n)).tocsr()
+    graph = graph.maximum(graph.T).tocsr()
+    n_components, labels = connected_components(graph, directed=False)
+    sizes = np.bincount(labels, minlength=n_components)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+
+    clusters: list[Cluster] = []
+    for component in np.flatnonzero(sizes >= min_cluster_size):
+        nodes = order[bounds[component] : bounds[component + 1]]  # ascending: stable sort of ascending ids
+        for group in _hdbscan_groups(graph[nodes][:, nodes], min_cluster_size, min_samples, selection_method):
+            clusters.extend(split_to_representative(nodes[group], vectors, threshold, min_cluster_size))
+    clusters.sort(key=lambda c: int(c.members[0]))
+    log.info("%d pairs, %d components, %d clusters", len(pairs), int((sizes >= 2).sum()), len(clusters))
+    return clusters
+
+
+def _hdbscan_groups(
+    distances: sp.csr_matrix, min_cluster_size: int, min_samples: int, selection_method: str
+) -> list[np.ndarray]:
+    """HDBSCAN's clusters within one connected component, as arrays of local indices."""
+    size = distances.shape[0]
+    model = hdbscan.HDBSCAN(
+        metric="precomputed",
+        min_cluster_size=min_cluster_size,
+        # A component smaller than min_samples + 1 has no core distances; it is then judged as a whole.
+        min_samples=min(min_samples, size - 1),
+        cluster_selection_method=selection_method,
+        # The component is already split off from the rest, so it may legitimately be one cluster.
+        allow_single_cluster=True,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        labels = model.fit(distances).labels_
+    return [np.flatnonzero(labels == label) for label in np.unique(labels[labels >= 0])]
+
+
+def split_to_representative(
+    members: np.ndarray, vectors: np.ndarray, threshold: float, min_cluster_size: int
+) -> list[Cluster]:
+    """Split ``members`` into clusters whose every member is within ``threshold`` of the representative.
+
+    The representative is the medoid by mean cosine, found from the sum vector in O(m * dim), never an
+    m x m matrix. Members below the threshold are split off and grouped again the same way; groups smaller
+    than ``min_cluster_size`` stay unclustered.
+    """
+    out: list[Cluster] = []
+    remaining = np.sort(members)
+    while remaining.shape[0] >= min_cluster_size:
+        block = vectors[remaining]
+        centrality = block @ block.sum(axis=0)
+        rep_local = int(np.argmax(centrality))  # first index on ties: deterministic
+        sims = np.minimum(block @ block[rep_local], 1.0)  # float32 rounding can exceed 1
+        close = sims >= threshold
+        close[rep_local] = True
+        if close.sum() >= min_cluster_size:
+            out.append(Cluster(remaining[close], int(remaining[rep_local]), sims[close].astype(np.float32)))
+        # A group too small to keep (e.g. a medoid with no close member) leaves; the rest is tried again.
+        remaining = remaining[~close]
+    return out

@@ -1,0 +1,133 @@
+"""Split articles into paragraphs, normalise them, and flag boilerplate and paragraphs too short to cluster."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from embeddings.cache import text_key
+from jobs.config import ParagraphsConfig
+from jobs.ingest import Article
+
+# Typographic quotes and invisible characters that make the same wire text hash differently.
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u00b4": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u200b": None,
+        "\u200c": None,
+        "\u200d": None,
+        "\u2060": None,
+        "\ufeff": None,
+        "\u00ad": None,
+    }
+)
+_WHITESPACE = re.compile(r"\s+")
+_LINE_BREAKS = re.compile(r"[\n\r\u2028\u2029\x0b\x0c\x85]")
+_BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
+
+# Why a paragraph is not clustered (None: it is).
+EXCLUDED_SHORT = "short"
+EXCLUDED_BOILERPLATE = "boilerplate"
+BOILERPLATE_PATTERN = "pattern"
+BOILERPLATE_REPEATED = "repeated_in_outlet"
+
+
+@dataclass(slots=True)
+class Paragraph:
+    """One paragraph of one article. ``norm_text`` is what gets hashed and embedded."""
+
+    paragraph_id: str
+    article_index: int
+    position: int
+    text: str
+    norm_text: str
+    text_hash: str
+    n_words: int
+    boilerplate_reason: str | None = None
+
+    @property
+    def is_boilerplate(self) -> bool:
+        return self.boilerplate_reason is not None
+
+
+def normalize(text: str) -> str:
+    """NFKC, straight quotes, no invisible characters, single spaces."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def split_text(text: str, mode: str) -> list[str]:
+    """Split on every line break (``line``) or on blank lines, joining wrapped lines (``blank_line``)."""
+    text = _LINE_BREAKS.sub("\n", text.replace("\r\n", "\n"))
+    if mode == "line":
+        chunks = text.split("\n")
+    else:
+        chunks = [block.replace("\n", " ") for block in _BLANK_LINES.split(text)]
+    return [chunk.strip() for chunk in chunks if chunk.strip()]
+
+
+def paragraph_id(article_id: str, position: int) -> str:
+    """Stable id from the article id and the 0-based position; zero-padded so ids sort in reading order."""
+    return f"{article_id}:{position:04d}"
+
+
+def split_articles(articles: Sequence[Article], config: ParagraphsConfig) -> list[Paragraph]:
+    """All paragraphs of all articles in input order, with boilerplate flagged."""
+    patterns = [re.compile(p, re.IGNORECASE) for p in config.boilerplate_patterns]
+    paragraphs: list[Paragraph] = []
+    for index, article in enumerate(articles):
+        for position, chunk in enumerate(split_text(article.text, config.split)):
+            norm = normalize(chunk)
+            reason = BOILERPLATE_PATTERN if any(p.search(norm) for p in patterns) else None
+            paragraphs.append(
+                Paragraph(
+                    paragraph_id=paragraph_id(article.article_id, position),
+                    article_index=index,
+                    position=position,
+                    text=chunk,
+                    norm_text=norm,
+                    text_hash=text_key(norm),
+                    n_words=len(norm.split()),
+                    boilerplate_reason=reason,
+                )
+            )
+    _flag_repeats(paragraphs, articles, config.boilerplate_min_articles)
+    return paragraphs
+
+
+def _flag_repeats(paragraphs: list[Paragraph], articles: Sequence[Article], min_articles: int) -> None:
+    """Flag text that one outlet repeats verbatim across ``min_articles`` or more of its articles.
+
+    Repeats across *different* outlets are the syndication this tool looks for, so they are never flagged.
+    """
+    seen: defaultdict[tuple[str, str], set[int]] = defaultdict(set)
+    for p in paragraphs:
+        seen[(articles[p.article_index].outlet, p.text_hash)].add(p.article_index)
+    for p in paragraphs:
+        repeated = len(seen[(articles[p.article_index].outlet, p.text_hash)]) >= min_articles
+        if repeated and p.boilerplate_reason is None:
+            p.boilerplate_reason = BOILERPLATE_REPEATED
+
+
+def excluded_reason(paragraph: Paragraph, min_words: int, include_boilerplate: bool) -> str | None:
+    """Why the paragraph stays out of clustering, or None when it is clustered."""
+    if paragraph.is_boilerplate and not include_boilerplate:
+        return EXCLUDED_BOILERPLATE
+    if paragraph.n_words < min_words:
+        return EXCLUDED_SHORT
+    return None

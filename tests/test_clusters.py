@@ -1,0 +1,64 @@
+import numpy as np
+
+from embeddings.index import Neighbours, build_index, search
+from jobs.clusters import Pairs, cluster_pairs, split_to_representative, threshold_pairs
+
+
+def unit(rows: list[list[float]]) -> np.ndarray:
+    vectors = np.asarray(rows, dtype=np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def at_angle(cos: float) -> list[float]:
+    """A 3-d unit vector whose cosine to (1, 0, 0) is ``cos``."""
+    return [cos, float(np.sqrt(1 - cos**2)), 0.0]
+
+
+def pairs_of(vectors: np.ndarray, threshold: float, k: int = 10) -> Pairs:
+    return threshold_pairs(search(build_index(vectors, "flat"), vectors, k), threshold)
+
+
+def test_threshold_pairs_keep_each_pair_once_at_or_above_threshold() -> None:
+    neighbours = Neighbours(
+        ids=np.array([[1, 2], [0, -1], [0, 1]]),
+        similarities=np.array([[0.9, 0.5], [0.9, -np.inf], [0.5, 0.8]], dtype=np.float32),
+    )
+    pairs = threshold_pairs(neighbours, 0.8)
+    assert list(zip(pairs.a, pairs.b, strict=True)) == [(0, 1), (1, 2)]
+    np.testing.assert_allclose(pairs.similarity, [0.9, 0.8])
+
+
+def test_exact_duplicates_stay_together() -> None:
+    # Zero distances must not vanish from the sparse graph (they would split copies apart).
+    vectors = unit([[1, 0, 0]] * 5 + [[0, 1, 0]] * 3 + [[0, 0, 1]])
+    clusters = cluster_pairs(pairs_of(vectors, 0.9), vectors, 0.9)
+    assert [c.members.tolist() for c in clusters] == [[0, 1, 2, 3, 4], [5, 6, 7]]
+    np.testing.assert_allclose(clusters[0].similarity, 1.0, atol=1e-6)
+
+
+def test_separate_components_give_separate_clusters_in_stable_order() -> None:
+    vectors = unit([at_angle(1.0), [0, 0, 1], at_angle(0.95), [0.05, 0, 1], [0, 1, 0]])
+    clusters = cluster_pairs(pairs_of(vectors, 0.9), vectors, 0.9)
+    assert [c.members.tolist() for c in clusters] == [[0, 2], [1, 3]]
+
+
+def test_every_member_is_within_threshold_of_its_representative() -> None:
+    # A chain: neighbours are similar, the ends are not; HDBSCAN alone may keep the chain whole.
+    angles = np.radians(np.arange(0, 100, 10))
+    vectors = unit([[np.cos(a), np.sin(a), 0] for a in angles])
+    threshold = float(np.cos(np.radians(25)))
+    clusters = cluster_pairs(pairs_of(vectors, threshold), vectors, threshold)
+    assert clusters
+    for cluster in clusters:
+        sims = vectors[cluster.members] @ vectors[cluster.representative]
+        assert (sims >= threshold - 1e-6).all()
+        np.testing.assert_allclose(cluster.similarity, sims, atol=1e-6)
+    members = np.concatenate([c.members for c in clusters])
+    assert len(members) == len(set(members.tolist()))
+
+
+def test_split_to_representative_peels_off_far_members() -> None:
+    vectors = unit([at_angle(1.0), at_angle(0.99), at_angle(0.97), [0, 0, 1], [0.1, 0, 1]])
+    clusters = split_to_representative(np.arange(5), vectors, 0.9, min_cluster_size=2)
+    assert sorted(c.members.tolist() for c in clusters) == [[0, 1, 2], [3, 4]]
+    assert clusters[0].representative == 1  # the medoid of the three
