@@ -1,0 +1,465 @@
+"""One run of the batch job on this machine: ingest -> paragraphs -> embed -> index -> cluster -> write.
+
+Each stage is a function of its own module with plain inputs and outputs; this module only runs them in
+order, times them, and turns their results into the output tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import logging
+import os
+import platform
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from embeddings.cache import EmbeddingCache, embed_texts
+from embeddings.encoder import Encoder, SentenceTransformerEncoder
+from embeddings.index import build_index, choose_kind, save_index, search, set_threads
+from jobs import tables
+from jobs.clusters import Cluster, Pairs, cluster_pairs, threshold_pairs
+from jobs.config import JobConfig
+from jobs.ingest import Article, IngestResult, read_articles
+from jobs.paragraphs import Paragraph, excluded_reason, split_articles
+
+log = logging.getLogger(__name__)
+
+CROSS_OUTLET = "cross_outlet"
+SINGLE_OUTLET = "single_outlet"
+_VERSIONED = {
+    "newsdedup": "newsdedup",
+    "torch": "torch",
+    "sentence_transformers": "sentence-transformers",
+    "transformers": "transformers",
+    "faiss": "faiss-cpu",
+    "hdbscan": "hdbscan",
+    "pyarrow": "pyarrow",
+    "numpy": "numpy",
+}
+
+
+@dataclass
+class RunResult:
+    """What a run did: its id, where it wrote, and the counts and seconds also stored in the runs table."""
+
+    run_id: str
+    run_date: dt.date
+    output: Path
+    status: str
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class _Embedded:
+    """Vectors and token counts of the paragraphs that are clustered (``rows`` index into all paragraphs)."""
+
+    rows: np.ndarray
+    vectors: np.ndarray
+    n_tokens: np.ndarray
+    truncated: np.ndarray
+    n_unique: int = 0
+    n_cache_hits: int = 0
+    n_encoded: int = 0
+    model_identity: str | None = None
+
+
+class _Stopwatch:
+    """Times each stage and logs its counts, e.g. ``stage ingest: articles=5 rejects=0 (0.01 s)``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[dict[str, int]]:
+        counts: dict[str, int] = {}
+        start = time.perf_counter()
+        yield counts
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        summary = " ".join(f"{key}={value}" for key, value in counts.items())
+        log.info("stage %s: %s (%.2f s)", name, summary, self.seconds[name])
+
+
+def default_threads() -> int:
+    """CPU cores this process may use (respects affinity masks and container CPU sets)."""
+    return len(os.sched_getaffinity(0))
+
+
+def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
+    """Run the whole job as configured and commit its tables; raises before writing anything on bad input.
+
+    ``encoder`` overrides the configured model (the tests pass one loaded model to many runs).
+    """
+    started = dt.datetime.now(dt.UTC)
+    run_date = config.run_date or started.date()
+    run_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    threads = config.threads or default_threads()
+    set_threads(threads)
+    watch = _Stopwatch()
+    log.info("run %s for %s: input %s -> output %s", run_id, run_date, config.input.path, config.output.path)
+
+    with watch.stage("ingest") as info:
+        ingested = read_articles(config.input)
+        info.update(files=ingested.files, articles=len(ingested.articles), rejects=len(ingested.rejects))
+
+    with watch.stage("paragraphs") as info:
+        paragraphs = split_articles(ingested.articles, config.paragraphs)
+        excluded = [
+            excluded_reason(p, config.paragraphs.min_words, config.cluster.include_boilerplate)
+            for p in paragraphs
+        ]
+        info.update(
+            paragraphs=len(paragraphs),
+            boilerplate=sum(p.is_boilerplate for p in paragraphs),
+            to_cluster=excluded.count(None),
+        )
+
+    with watch.stage("embed") as info:
+        embedded = _embed(paragraphs, excluded, config, encoder, threads)
+        info.update(distinct=embedded.n_unique, from_cache=embedded.n_cache_hits, encoded=embedded.n_encoded)
+
+    with watch.stage("index") as info:
+        index = build_index(embedded.vectors, **config.index.model_dump(exclude={"k", "save"}))
+        neighbours = search(index, embedded.vectors, config.index.k)
+        info.update(vectors=index.ntotal)
+
+    with watch.stage("cluster") as info:
+        c = config.cluster
+        pairs = threshold_pairs(neighbours, c.threshold)
+        clusters = cluster_pairs(
+            pairs,
+            embedded.vectors,
+            c.threshold,
+            min_cluster_size=c.min_cluster_size,
+            min_samples=c.min_samples,
+            selection_method=c.selection_method,
+        )
+        info.update(pairs=len(pairs), clusters=len(clusters))
+
+    staged = tables.StagedRun(config.output.path, run_id, run_date)
+    try:
+        with watch.stage("write"):
+            built = _build_tables(run_id, ingested, paragraphs, excluded, embedded, pairs, clusters)
+            for name, table in built.items():
+                staged.write_table(name, table)
+            if config.index.save and index.ntotal:
+                _stage_index(staged, index, [paragraphs[i].paragraph_id for i in embedded.rows])
+        counts = _counts(ingested, paragraphs, embedded, built)
+        status = "succeeded" if ingested.articles else "empty"
+        finished = dt.datetime.now(dt.UTC)
+        watch.seconds["total"] = round((finished - started).total_seconds(), 3)
+        runs = _runs_table(
+            run_id, started, finished, status, config, embedded, threads, counts, watch.seconds
+        )
+        staged.write_table("runs", runs)
+        files = staged.commit(replace_date=config.output.mode == "replace_date")
+    except BaseException:
+        staged.abort()
+        raise
+    log.info("run %s %s: %s", run_id, status, ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return RunResult(run_id, run_date, config.output.path, status, counts, watch.seconds, files)
+
+
+def _embed(
+    paragraphs: Sequence[Paragraph],
+    excluded: Sequence[str | None],
+    config: JobConfig,
+    encoder: Encoder | None,
+    threads: int,
+) -> _Embedded:
+    rows = np.array([i for i, reason in enumerate(excluded) if reason is None], dtype=np.int64)
+    if rows.size == 0:  # nothing to cluster: do not even load the model
+        return _Embedded(rows, np.zeros((0, 1), np.float32), np.zeros(0, np.int32), np.zeros(0, bool))
+    e = config.embed
+    if encoder is None:
+        encoder = SentenceTransformerEncoder(
+            e.model,
+            batch_size=e.batch_size,
+            max_seq_length=e.max_seq_length,
+            threads=threads,
+            progress=e.progress,
+        )
+    max_chars = config.paragraphs.max_chars
+    texts = [paragraphs[i].norm_text[:max_chars] for i in rows]
+    cut = np.array([len(paragraphs[i].norm_text) > max_chars for i in rows], dtype=bool)
+    cache = None
+    if e.cache:
+        cache = EmbeddingCache(
+            e.cache_path or config.output.path / "_cache" / "embeddings", encoder.identity, encoder.dim
+        )
+    try:
+        result = embed_texts(texts, encoder, cache)
+    finally:
+        if cache is not None:
+            cache.close()
+    n_tokens = encoder.count_tokens(texts)
+    truncated = cut | (n_tokens > encoder.max_seq_length)
+    return _Embedded(
+        rows,
+        result.vectors(),
+        n_tokens,
+        truncated,
+        result.n_unique,
+        result.n_cache_hits,
+        result.n_encoded,
+        encoder.identity,
+    )
+
+
+def cluster_id(member_ids: Sequence[str]) -> str:
+    """Content-addressed id: the same members give the same id on every run."""
+    return hashlib.blake2b("\n".join(sorted(member_ids)).encode(), digest_size=8).hexdigest()
+
+
+def _build_tables(
+    run_id: str,
+    ingested: IngestResult,
+    paragraphs: Sequence[Paragraph],
+    excluded: Sequence[str | None],
+    embedded: _Embedded,
+    pairs: Pairs,
+    clusters: Sequence[Cluster],
+) -> dict[str, pa.Table]:
+    articles = ingested.articles
+    n = len(paragraphs)
+    pid = [p.paragraph_id for p in paragraphs]
+    outlet_of = [articles[p.article_index].outlet for p in paragraphs]
+
+    # Per-paragraph cluster membership (indices into all paragraphs).
+    member_cluster: list[str | None] = [None] * n
+    member_sim = np.full(n, np.nan, dtype=np.float32)
+    cluster_rows = []
+    for cluster in clusters:
+        rows = embedded.rows[cluster.members]
+        cid = cluster_id([pid[r] for r in rows])
+        for r, sim in zip(rows, cluster.similarity, strict=True):
+            member_cluster[r] = cid
+            member_sim[r] = sim
+        cluster_rows.append(
+            _cluster_row(
+                cid,
+                rows,
+                int(embedded.rows[cluster.representative]),
+                cluster.similarity,
+                cluster.members == cluster.representative,
+                paragraphs,
+                articles,
+            )
+        )
+    cluster_rows.sort(key=lambda r: (-r["n_outlets"], -r["n_paragraphs"], r["cluster_id"]))
+    cross = {r["cluster_id"] for r in cluster_rows if r["kind"] == CROSS_OUTLET}
+
+    n_tokens: list[int | None] = [None] * n
+    truncated: list[bool | None] = [None] * n
+    for j, r in enumerate(embedded.rows):
+        n_tokens[r] = int(embedded.n_tokens[j])
+        truncated[r] = bool(embedded.truncated[j])
+
+    shared = np.zeros(len(articles), dtype=np.int32)
+    for p, cid in zip(paragraphs, member_cluster, strict=True):
+        if cid in cross:
+            shared[p.article_index] += 1
+    n_par = np.bincount([p.article_index for p in paragraphs], minlength=len(articles)).astype(np.int32)
+
+    out = {
+        "articles": tables.to_table(
+            "articles",
+            {
+                "run_id": [run_id] * len(articles),
+                "article_id": [a.article_id for a in articles],
+                "outlet": [a.outlet for a in articles],
+                "title": [a.title for a in articles],
+                "url": [a.url for a in articles],
+                "published_at": [a.published_at for a in articles],
+                "source": [a.source for a in articles],
+                "n_paragraphs": n_par,
+                "n_paragraphs_shared": shared,
+            },
+        ),
+        "paragraphs": tables.to_table(
+            "paragraphs",
+            {
+                "run_id": [run_id] * n,
+                "paragraph_id": pid,
+                "article_id": [articles[p.article_index].article_id for p in paragraphs],
+                "outlet": outlet_of,
+                "position": [p.position for p in paragraphs],
+                "text": [p.text for p in paragraphs],
+                "text_hash": [p.text_hash for p in paragraphs],
+                "n_words": [p.n_words for p in paragraphs],
+                "n_tokens": n_tokens,
+                "truncated": truncated,
+                "is_boilerplate": [p.is_boilerplate for p in paragraphs],
+                "boilerplate_reason": [p.boilerplate_reason for p in paragraphs],
+                "excluded_reason": list(excluded),
+                "cluster_id": member_cluster,
+                "similarity_to_representative": pa.array(member_sim, mask=np.isnan(member_sim)),
+            },
+        ),
+        "clusters": tables.to_table(
+            "clusters",
+            {name: [r[name] for r in cluster_rows] for name in tables.CLUSTERS.names if name != "run_id"}
+            | {"run_id": [run_id] * len(cluster_rows)},
+        ),
+        "pairs": _pairs_table(run_id, pairs, embedded.rows, pid, outlet_of, member_cluster),
+        "rejects": tables.to_table(
+            "rejects",
+            {
+                "run_id": [run_id] * len(ingested.rejects),
+                "source": [r.source for r in ingested.rejects],
+                "record": [r.record for r in ingested.rejects],
+                "reason": [r.reason for r in ingested.rejects],
+            },
+        ),
+    }
+    return out
+
+
+def _cluster_row(
+    cid: str,
+    rows: np.ndarray,
+    representative: int,
+    similarity: np.ndarray,
+    is_representative: np.ndarray,
+    paragraphs: Sequence[Paragraph],
+    articles: Sequence[Article],
+) -> dict:
+    member_articles = sorted({paragraphs[r].article_index for r in rows})
+    outlets = sorted({articles[a].outlet for a in member_articles})
+    others = similarity[~is_representative]
+    dated = [
+        (articles[a].published_at, articles[a].article_id, a)
+        for a in member_articles
+        if articles[a].published_at
+    ]
+    first = min(dated) if dated else None
+    return {
+        "cluster_id": cid,
+        "kind": CROSS_OUTLET if len(outlets) >= 2 else SINGLE_OUTLET,
+        "n_paragraphs": len(rows),
+        "n_articles": len(member_articles),
+        "n_outlets": len(outlets),
+        "outlets": outlets,
+        "representative_paragraph_id": paragraphs[representative].paragraph_id,
+        "representative_text": paragraphs[representative].text,
+        "mean_similarity": float(others.mean()),
+        "min_similarity": float(others.min()),
+        "first_published_at": first[0] if first else None,
+        "first_outlet": articles[first[2]].outlet if first else None,
+    }
+
+
+def _pairs_table(
+    run_id: str,
+    pairs: Pairs,
+    rows: np.ndarray,
+    pid: Sequence[str],
+    outlet_of: Sequence[str],
+    member_cluster: Sequence[str | None],
+) -> pa.Table:
+    records = []
+    for a, b, sim in zip(rows[pairs.a], rows[pairs.b], pairs.similarity, strict=True):
+        a, b = (a, b) if pid[a] < pid[b] else (b, a)
+        same = member_cluster[a] if member_cluster[a] == member_cluster[b] else None
+        records.append((pid[a], pid[b], float(sim), outlet_of[a] != outlet_of[b], same))
+    records.sort()
+    columns = list(zip(*records, strict=True)) if records else [[] for _ in range(5)]
+    return tables.to_table(
+        "pairs",
+        {
+            "run_id": [run_id] * len(records),
+            "paragraph_id_a": columns[0],
+            "paragraph_id_b": columns[1],
+            "similarity": columns[2],
+            "cross_outlet": columns[3],
+            "cluster_id": columns[4],
+        },
+    )
+
+
+def _stage_index(staged: tables.StagedRun, index: object, ids: list[str]) -> None:
+    """Save the FAISS index with the paragraph id of each of its rows, so a later job can reuse it."""
+    folder = Path("_index") / f"run_date={staged.run_date.isoformat()}"
+    save_index(index, staged.stage_path(folder / f"{staged.run_id}.faiss"))
+    pq.write_table(
+        pa.table({"paragraph_id": ids}), staged.stage_path(folder / f"{staged.run_id}.ids.parquet")
+    )
+
+
+def _counts(
+    ingested: IngestResult, paragraphs: Sequence[Paragraph], embedded: _Embedded, built: dict[str, pa.Table]
+) -> dict[str, int]:
+    kinds = built["clusters"].column("kind").to_pylist()
+    return {
+        "n_input_files": ingested.files,
+        "n_articles": len(ingested.articles),
+        "n_rejects": len(ingested.rejects),
+        "n_paragraphs": len(paragraphs),
+        "n_boilerplate": sum(p.is_boilerplate for p in paragraphs),
+        "n_clustered_candidates": int(embedded.rows.size),
+        "n_unique_texts": embedded.n_unique,
+        "n_cache_hits": embedded.n_cache_hits,
+        "n_embedded": embedded.n_encoded,
+        "n_truncated": int(embedded.truncated.sum()),
+        "n_pairs": built["pairs"].num_rows,
+        "n_clusters": len(kinds),
+        "n_cross_outlet_clusters": kinds.count(CROSS_OUTLET),
+    }
+
+
+def _versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for key, dist in _VERSIONED.items():
+        try:
+            found[key] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            found[key] = None
+    return found
+
+
+def _runs_table(
+    run_id: str,
+    started: dt.datetime,
+    finished: dt.datetime,
+    status: str,
+    config: JobConfig,
+    embedded: _Embedded,
+    threads: int,
+    counts: dict[str, int],
+    seconds: dict[str, float],
+) -> pa.Table:
+    row = {
+        "run_id": run_id,
+        "started_at": started,
+        "finished_at": finished,
+        "status": status,
+        "config_json": config.canonical_json(),
+        "config_hash": config.config_hash(),
+        "input_path": str(config.input.path),
+        "model": config.embed.model,
+        "model_identity": embedded.model_identity,
+        "index_kind": choose_kind(
+            len(embedded.rows), config.index.kind, config.index.exact_max, config.index.approximate
+        )
+        if len(embedded.rows)
+        else None,
+        "threads": threads,
+        **counts,
+        **{
+            f"seconds_{stage}": seconds.get(stage, 0.0)
+            for stage in ("ingest", "paragraphs", "embed", "index", "cluster", "write", "total")
+        },
+        "versions": _versions(),
+    }
+    return tables.to_table("runs", {name: [value] for name, value in row.items()})

@@ -1,0 +1,293 @@
+"""The output tables: their pyarrow schemas (declared once, used by the writer, the tests and the docs) and an
+atomic writer.
+
+Layout: ``<output>/<table>/run_date=YYYY-MM-DD/<run_id>.parquet`` (Hive partitions). ``run_date`` lives in the
+path only, so DuckDB, Spark and pyarrow add it as a column when they read the folder. Folders starting with
+``_`` (the staging area, the saved indexes, the embedding cache) are skipped by those readers.
+
+Commit protocol: every file is written to ``<output>/_staging/<run_id>/`` first, then moved into place with
+an atomic rename, the ``runs`` file last. A run's rows are complete once its ``runs`` row is visible; a
+failed run leaves nothing where readers look.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+log = logging.getLogger(__name__)
+
+STAGING = "_staging"
+PARTITION = pa.field(
+    "run_date", pa.date32(), nullable=False, metadata={"doc": "Day the run is for (partition)."}
+)
+
+
+def _f(name: str, type_: pa.DataType, doc: str, nullable: bool = False) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable, metadata={"doc": doc})
+
+
+_TS = pa.timestamp("us", tz="UTC")
+_RUN_ID = _f("run_id", pa.string(), "Run that wrote the row; joins every table.")
+
+RUNS = pa.schema(
+    [
+        _RUN_ID,
+        _f("started_at", _TS, "When the run started (UTC)."),
+        _f("finished_at", _TS, "When the run committed its tables (UTC)."),
+        _f("status", pa.string(), "'succeeded', or 'empty' when no article passed ingest."),
+        _f("config_json", pa.string(), "Full effective config, canonical JSON."),
+        _f(
+            "config_hash",
+            pa.string(),
+            "SHA-256 prefix of config_json: runs with equal hashes are comparable.",
+        ),
+        _f("input_path", pa.string(), "Input path read."),
+        _f("model", pa.string(), "Embedding model as configured."),
+        _f(
+            "model_identity",
+            pa.string(),
+            "Digest of the model files and max_seq_length; null if nothing was embedded.",
+            True,
+        ),
+        _f(
+            "index_kind",
+            pa.string(),
+            "FAISS index used: flat, hnsw or ivf; null if nothing was indexed.",
+            True,
+        ),
+        _f("threads", pa.int32(), "CPU threads used by PyTorch and FAISS."),
+        _f("n_input_files", pa.int64(), "Input files read."),
+        _f("n_articles", pa.int64(), "Articles accepted."),
+        _f("n_rejects", pa.int64(), "Records rejected (see the rejects table)."),
+        _f("n_paragraphs", pa.int64(), "Paragraphs of accepted articles."),
+        _f("n_boilerplate", pa.int64(), "Paragraphs flagged as boilerplate."),
+        _f(
+            "n_clustered_candidates",
+            pa.int64(),
+            "Paragraphs embedded and clustered (not short, not boilerplate).",
+        ),
+        _f("n_unique_texts", pa.int64(), "Distinct normalised texts among the candidates."),
+        _f("n_cache_hits", pa.int64(), "Distinct texts whose vectors came from the embedding cache."),
+        _f("n_embedded", pa.int64(), "Distinct texts the model encoded in this run."),
+        _f("n_truncated", pa.int64(), "Candidates longer than the model's token limit (embedded truncated)."),
+        _f("n_pairs", pa.int64(), "Neighbour pairs at or above the threshold."),
+        _f("n_clusters", pa.int64(), "Clusters found."),
+        _f("n_cross_outlet_clusters", pa.int64(), "Clusters spanning two or more outlets."),
+        _f("seconds_ingest", pa.float64(), "Seconds reading the input."),
+        _f("seconds_paragraphs", pa.float64(), "Seconds splitting, normalising and flagging."),
+        _f(
+            "seconds_embed",
+            pa.float64(),
+            "Seconds loading the model and embedding (cache look-ups included).",
+        ),
+        _f("seconds_index", pa.float64(), "Seconds building the FAISS index and searching neighbours."),
+        _f("seconds_cluster", pa.float64(), "Seconds thresholding pairs and clustering."),
+        _f("seconds_write", pa.float64(), "Seconds building and staging the tables and the index."),
+        _f("seconds_total", pa.float64(), "Seconds from start to commit."),
+        _f(
+            "versions",
+            pa.struct(
+                [
+                    pa.field(name, pa.string())
+                    for name in (
+                        "newsdedup",
+                        "python",
+                        "torch",
+                        "sentence_transformers",
+                        "transformers",
+                        "faiss",
+                        "hdbscan",
+                        "pyarrow",
+                        "numpy",
+                    )
+                ]
+            ),
+            "Versions of Python and the packages that decide the results.",
+        ),
+    ]
+)
+
+ARTICLES = pa.schema(
+    [
+        _RUN_ID,
+        _f("article_id", pa.string(), "Article id from the input (file path without .txt for text folders)."),
+        _f("outlet", pa.string(), "Publishing outlet."),
+        _f("title", pa.string(), "Title, when the input has one.", nullable=True),
+        _f("url", pa.string(), "URL, when the input has one.", nullable=True),
+        _f("published_at", _TS, "Publication time (UTC), when the input has one.", nullable=True),
+        _f("source", pa.string(), "File (and line or row) the article was read from."),
+        _f("n_paragraphs", pa.int32(), "Paragraphs in the article."),
+        _f("n_paragraphs_shared", pa.int32(), "Paragraphs in a cross_outlet cluster."),
+    ]
+)
+
+PARAGRAPHS = pa.schema(
+    [
+        _RUN_ID,
+        _f("paragraph_id", pa.string(), "'<article_id>:<position, 4 digits>': stable across runs."),
+        _f("article_id", pa.string(), "Article the paragraph belongs to."),
+        _f("outlet", pa.string(), "Outlet of the article."),
+        _f("position", pa.int32(), "0-based position among the article's non-empty paragraphs."),
+        _f("text", pa.string(), "Paragraph as written (surrounding whitespace stripped)."),
+        _f("text_hash", pa.string(), "BLAKE2b-128 of the normalised text: equal for exact duplicates."),
+        _f("n_words", pa.int32(), "Words in the normalised text."),
+        _f(
+            "n_tokens",
+            pa.int32(),
+            "Model tokens, capped at max_seq_length + 1; null when not embedded.",
+            True,
+        ),
+        _f("truncated", pa.bool_(), "Embedded text was cut (token limit or paragraphs.max_chars).", True),
+        _f("is_boilerplate", pa.bool_(), "Credit, ad or navigation line, or repeated within one outlet."),
+        _f("boilerplate_reason", pa.string(), "'pattern' or 'repeated_in_outlet'; null otherwise.", True),
+        _f(
+            "excluded_reason",
+            pa.string(),
+            "Why not clustered: 'short' or 'boilerplate'; null if clustered.",
+            True,
+        ),
+        _f("cluster_id", pa.string(), "Cluster of near-duplicates; null when unclustered.", True),
+        _f("similarity_to_representative", pa.float32(), "Cosine to the cluster's representative.", True),
+    ]
+)
+
+CLUSTERS = pa.schema(
+    [
+        _RUN_ID,
+        _f("cluster_id", pa.string(), "Digest of the sorted member paragraph ids: same input, same id."),
+        _f("kind", pa.string(), "'cross_outlet' (two or more outlets) or 'single_outlet'."),
+        _f("n_paragraphs", pa.int32(), "Member paragraphs."),
+        _f("n_articles", pa.int32(), "Distinct articles among the members."),
+        _f("n_outlets", pa.int32(), "Distinct outlets among the members."),
+        _f("outlets", pa.list_(pa.string()), "Distinct outlets, sorted."),
+        _f("representative_paragraph_id", pa.string(), "Member with the highest mean cosine to the others."),
+        _f("representative_text", pa.string(), "Text of the representative."),
+        _f("mean_similarity", pa.float32(), "Mean cosine of the other members to the representative."),
+        _f("min_similarity", pa.float32(), "Lowest cosine of a member to the representative (>= threshold)."),
+        _f("first_published_at", _TS, "Earliest publication time among member articles.", True),
+        _f("first_outlet", pa.string(), "Outlet of the earliest member article; null without dates.", True),
+    ]
+)
+
+PAIRS = pa.schema(
+    [
+        _RUN_ID,
+        _f("paragraph_id_a", pa.string(), "Lesser paragraph id of the pair."),
+        _f("paragraph_id_b", pa.string(), "Greater paragraph id of the pair."),
+        _f("similarity", pa.float32(), "Cosine similarity (>= cluster.threshold)."),
+        _f("cross_outlet", pa.bool_(), "The two paragraphs come from different outlets."),
+        _f("cluster_id", pa.string(), "Cluster holding both paragraphs; null otherwise.", True),
+    ]
+)
+
+REJECTS = pa.schema(
+    [
+        _RUN_ID,
+        _f("source", pa.string(), "Input file of the rejected record."),
+        _f("record", pa.string(), "Where in the file: 'line N', 'row N', empty for a whole file."),
+        _f("reason", pa.string(), "What is wrong and what to do."),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "runs": RUNS,
+    "articles": ARTICLES,
+    "paragraphs": PARAGRAPHS,
+    "clusters": CLUSTERS,
+    "pairs": PAIRS,
+    "rejects": REJECTS,
+}
+
+
+def dataset_schema(name: str) -> pa.Schema:
+    """The schema a reader sees for table ``name``: the file schema plus the ``run_date`` partition column."""
+    return SCHEMAS[name].append(PARTITION)
+
+
+def to_table(name: str, columns: Mapping[str, Any]) -> pa.Table:
+    """Build table ``name`` from column lists/arrays; a missing, extra or mistyped column is an error."""
+    schema = SCHEMAS[name]
+    if set(columns) != set(schema.names):
+        raise ValueError(f"table {name}: columns {sorted(columns)} do not match the schema {schema.names}")
+    return pa.Table.from_pydict({field.name: columns[field.name] for field in schema}, schema=schema)
+
+
+def partition_path(root: Path, table: str, run_date: dt.date, run_id: str) -> Path:
+    return root / table / f"run_date={run_date.isoformat()}" / f"{run_id}.parquet"
+
+
+class StagedRun:
+    """Files of one run staged under ``<root>/_staging/<run_id>`` until :meth:`commit` moves them into place."""
+
+    def __init__(self, root: Path, run_id: str, run_date: dt.date) -> None:
+        self.root = root
+        self.run_id = run_id
+        self.run_date = run_date
+        self.staging = root / STAGING / run_id
+        self.staging.mkdir(parents=True, exist_ok=False)
+        self._files: list[Path] = []  # final paths relative to root, in commit order
+
+    def stage_path(self, relative: Path) -> Path:
+        """A staging path for a file that :meth:`commit` will move to ``root / relative``."""
+        self._files.append(relative)
+        path = self.staging / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def write_table(self, name: str, table: pa.Table) -> None:
+        if not table.schema.equals(SCHEMAS[name]):
+            raise ValueError(f"table {name} does not match its declared schema")
+        relative = partition_path(Path(), name, self.run_date, self.run_id)
+        pq.write_table(table, self.stage_path(relative), compression="zstd")
+
+    def commit(self, replace_date: bool = False) -> list[Path]:
+        """Move staged files into place, ``runs`` last; with ``replace_date`` drop older runs of the same day.
+
+        On an error, files already moved are removed again, so readers never see half a run.
+        """
+        ordered = sorted(self._files, key=lambda p: p.parts[0] == "runs")
+        moved: list[Path] = []
+        try:
+            for relative in ordered:
+                target = self.root / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.staging / relative, target)
+                moved.append(target)
+        except BaseException:
+            for target in moved:
+                target.unlink(missing_ok=True)
+            raise
+        finally:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            _remove_if_empty(self.root / STAGING)
+        if replace_date:
+            self._drop_older_runs_of_day(ordered)
+        log.info("committed run %s: %d files under %s", self.run_id, len(moved), self.root)
+        return moved
+
+    def abort(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+        _remove_if_empty(self.root / STAGING)
+
+    def _drop_older_runs_of_day(self, committed: list[Path]) -> None:
+        # The runs files go last, so a reader never sees a run row whose other tables are already gone.
+        for relative in committed:
+            folder = self.root / relative.parent
+            for old in sorted(folder.iterdir()):
+                if not old.name.startswith((self.run_id, ".", "_")):
+                    old.unlink()
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not empty: another run is staging
+        folder.rmdir()

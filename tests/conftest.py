@@ -1,0 +1,45 @@
+"""Shared fixtures: one real model for the whole session, and one real run of the job on seeds/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from embeddings.encoder import SentenceTransformerEncoder
+from jobs.config import load_config
+from jobs.pipeline import RunResult, run_job
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
+
+
+@pytest.fixture(scope="session")
+def encoder() -> SentenceTransformerEncoder:
+    """The default model, loaded once (about 5 s)."""
+    return SentenceTransformerEncoder("all-MiniLM-L6-v2", threads=2)
+
+
+def run_on(input_path: Path, output: Path, encoder: SentenceTransformerEncoder, *overrides: str) -> RunResult:
+    """Run the real job with the default config on ``input_path``, writing to ``output``."""
+    config = load_config(
+        DEFAULT_CONFIG,
+        [
+            f"input.path={input_path}",
+            f"output.path={output}",
+            "run_date=2025-11-22",
+            "embed.progress=false",
+            *overrides,
+        ],
+    )
+    return run_job(config, encoder=encoder)
+
+
+@pytest.fixture(scope="session")
+def seeds_run(tmp_path_factory: pytest.TempPathFactory, encoder: SentenceTransformerEncoder) -> RunResult:
+    """The default config on a copy of seeds/ (the copy keeps the repo's seeds/ read-only)."""
+    work = tmp_path_factory.mktemp("seeds_run")
+    shutil.copytree(SEEDS, work / "seeds")
+    return run_on(work / "seeds", work / "output", encoder)

@@ -1,0 +1,82 @@
+"""The console script as a scheduler calls it: exit codes and one-line reasons."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from jobs import cli
+from tests.conftest import DEFAULT_CONFIG, SEEDS
+
+NEWSDEDUP = Path(sys.executable).with_name("newsdedup")
+
+
+def newsdedup(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(NEWSDEDUP), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_console_script_runs_the_default_config_with_overrides(tmp_path: Path) -> None:
+    done = newsdedup(
+        "run",
+        "--config",
+        str(DEFAULT_CONFIG),
+        "--input",
+        str(SEEDS),
+        "--output",
+        str(tmp_path / "out"),
+        "--run-date",
+        "2025-11-23",
+        "--set",
+        "cluster.threshold=0.76",
+        "--set",
+        "embed.progress=false",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("run ") and "5 articles" in done.stdout
+    runs = pq.read_table(tmp_path / "out" / "runs").to_pylist()
+    assert len(runs) == 1 and '"threshold":0.76' in runs[0]["config_json"]
+    assert (tmp_path / "out" / "runs" / "run_date=2025-11-23").is_dir()
+    assert any((tmp_path / "out" / "_index" / "run_date=2025-11-23").glob("*.faiss"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "cluster.threshold=2"], "cluster.threshold"),
+        (["--set", "clustr.threshold=0.8"], "clustr: unknown key"),
+        (["--input", "does/not/exist"], "input path does/not/exist does not exist"),
+        (["--set", "embed.model=not-a-packaged-model"], "not available offline"),
+        (["--run-date", "yesterday"], "YYYY-MM-DD"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str], message: str
+) -> None:
+    code = cli.main(
+        [
+            "run",
+            "--config",
+            str(DEFAULT_CONFIG),
+            "--input",
+            str(SEEDS),
+            "--output",
+            str(tmp_path / "out"),
+            *args,
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == cli.EXIT_USAGE
+    assert err[-1].startswith("newsdedup: error: ") and message in err[-1]
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_all_records_rejected_exits_3_after_writing_the_rejects(tmp_path: Path) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"article_id": "a", "outlet": "x", "text": "  "}\n{"article_id": "b", "outlet": "x"}\n')
+    done = newsdedup("run", "--input", str(data), "--output", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == cli.EXIT_EMPTY
+    assert "no article passed ingest (2 rejects)" in done.stderr.strip().splitlines()[-1]
+    assert pq.read_table(tmp_path / "out" / "rejects").num_rows == 2

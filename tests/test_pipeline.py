@@ -1,0 +1,197 @@
+"""The whole job on real inputs: the sample corpus and the bad inputs a scheduled job meets."""
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pytest
+
+from jobs import tables
+from jobs.ingest import InputError
+from jobs.pipeline import RunResult
+from tests.conftest import SEEDS, run_on
+
+VOLATILE = {"run_id", "started_at", "finished_at"}
+
+
+def read(output: Path, name: str) -> pa.Table:
+    partitioning = ds.partitioning(pa.schema([tables.PARTITION]), flavor="hive")
+    return ds.dataset(output / name, format="parquet", partitioning=partitioning).to_table()
+
+
+def rows(output: Path, name: str) -> list[dict]:
+    table = read(output, name)
+    return table.drop_columns([c for c in table.column_names if c in VOLATILE]).to_pylist()
+
+
+def paragraph(output: Path, article_prefix: str, needle: str) -> dict:
+    matches = [
+        p
+        for p in read(output, "paragraphs").to_pylist()
+        if p["article_id"].startswith(article_prefix) and needle in p["text"]
+    ]
+    assert len(matches) == 1, (article_prefix, needle, matches)
+    return matches[0]
+
+
+def cluster_kind(output: Path, cluster_id: str | None) -> str | None:
+    kinds = {c["cluster_id"]: c["kind"] for c in read(output, "clusters").to_pylist()}
+    return kinds.get(cluster_id)
+
+
+def test_all_six_tables_have_the_declared_schema(seeds_run: RunResult) -> None:
+    for name in tables.SCHEMAS:
+        table = read(seeds_run.output, name)
+        assert table.schema.equals(tables.dataset_schema(name), check_metadata=False), name
+        assert table.column("run_id").unique().to_pylist() == [seeds_run.run_id] or table.num_rows == 0
+    # DuckDB, the BI user's first tool, reads the same folders with the partition column.
+    con = duckdb.connect()
+    runs = con.sql(
+        f"SELECT run_date, status, n_articles FROM read_parquet('{seeds_run.output}/runs/*/*.parquet')"
+    )
+    assert runs.fetchall() == [(seeds_run.run_date, "succeeded", 5)]
+
+
+def test_seeds_findings(seeds_run: RunResult) -> None:
+    out = seeds_run.output
+    # The 21 boat strikes and 83 dead, reported by 000 and rewritten by 002.
+    boats_000 = paragraph(out, "000", "targeted 21 boats, killing at least 83 people")
+    boats_002 = paragraph(out, "002", "at least 21 alleged drug-trafficking boats")
+    assert boats_000["cluster_id"] is not None and boats_000["cluster_id"] == boats_002["cluster_id"]
+    assert cluster_kind(out, boats_000["cluster_id"]) == "cross_outlet"
+    # The airspace closure, in 000 and in 001.
+    air_000 = paragraph(out, "000", "closing Venezuelan airspace")
+    air_001 = paragraph(out, "001", "airspace effectively closed")
+    assert air_000["cluster_id"] is not None and air_000["cluster_id"] == air_001["cluster_id"]
+    assert cluster_kind(out, air_000["cluster_id"]) == "cross_outlet"
+    # The advertising lines at the end of 002 are in no cross-outlet cluster.
+    ads = [
+        p
+        for p in read(out, "paragraphs").to_pylist()
+        if p["article_id"].startswith("002")
+        and (p["text"].startswith("- ") or p["text"].startswith("Author:"))
+    ]
+    assert len(ads) == 6
+    assert all(cluster_kind(out, p["cluster_id"]) != "cross_outlet" for p in ads)
+    # Credits and navigation lines are flagged, never clustered.
+    source = paragraph(out, "000", "Source: AlJazeera")
+    assert (
+        source["is_boilerplate"]
+        and source["excluded_reason"] == "boilerplate"
+        and source["cluster_id"] is None
+    )
+
+
+def test_tables_agree_with_each_other(seeds_run: RunResult) -> None:
+    out = seeds_run.output
+    paragraphs = read(out, "paragraphs").to_pylist()
+    clusters = read(out, "clusters").to_pylist()
+    for c in clusters:
+        members = [p for p in paragraphs if p["cluster_id"] == c["cluster_id"]]
+        assert len(members) == c["n_paragraphs"] >= 2
+        assert sorted({p["outlet"] for p in members}) == c["outlets"]
+        assert c["kind"] == ("cross_outlet" if c["n_outlets"] >= 2 else "single_outlet")
+        assert min(p["similarity_to_representative"] for p in members) >= 0.75 - 1e-6
+    for pair in read(out, "pairs").to_pylist():
+        assert pair["paragraph_id_a"] < pair["paragraph_id_b"] and pair["similarity"] >= 0.75 - 1e-6
+    articles = {a["article_id"]: a for a in read(out, "articles").to_pylist()}
+    assert articles["002_9062c7f21478cb24"]["published_at"].isoformat() == "2025-11-21T13:00:00+00:00"
+    assert sum(a["n_paragraphs"] for a in articles.values()) == len(paragraphs)
+    run = read(out, "runs").to_pylist()[0]
+    assert run["n_clusters"] == len(clusters) and run["n_embedded"] == run["n_unique_texts"] > 0
+    assert run["versions"]["faiss"] and run["seconds_embed"] > 0
+
+
+def test_rerun_gives_identical_rows_and_embeds_nothing(seeds_run: RunResult, encoder, tmp_path: Path) -> None:
+    seeds = seeds_run.output.parent / "seeds"  # the same input path, so `source` columns match too
+    warm_out = tmp_path / "warm"
+    shutil.copytree(seeds_run.output, warm_out)  # the first run's tables and its warm embedding cache
+    warm = run_on(seeds, warm_out, encoder)
+    assert (
+        warm.counts["n_embedded"] == 0 and warm.counts["n_cache_hits"] == seeds_run.counts["n_unique_texts"]
+    )
+    cold = run_on(seeds, tmp_path / "fresh", encoder)  # another output: everything embedded again
+    assert cold.counts["n_embedded"] == seeds_run.counts["n_embedded"]
+    for name in ("articles", "paragraphs", "clusters", "pairs", "rejects"):
+        both = read(warm_out, name)  # holds the first run and the warm rerun
+        first = both.filter(pc.equal(both["run_id"], seeds_run.run_id)).drop_columns(["run_id"])
+        again = both.filter(pc.equal(both["run_id"], warm.run_id)).drop_columns(["run_id"])
+        assert first.num_rows > 0 or name == "rejects"
+        assert first.to_pylist() == again.to_pylist() == rows(tmp_path / "fresh", name), name
+
+
+def test_bad_records_are_rejected_and_reported(encoder, tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    shutil.copytree(SEEDS, data)
+    (data / "latin1.txt").write_bytes(
+        "Caf\xe9 owners in Caracas said the strikes were illegal.".encode("latin-1")
+    )
+    with (data / "manifest.csv").open("a") as manifest:
+        manifest.write("latin1.txt,000_071ef046549fb02c,dupe-outlet,,,\n")  # an id that is already taken
+    out = run_on(data, tmp_path / "out", encoder).output
+    found = read(out, "rejects").to_pylist()
+    assert len(found) == 1
+    assert "UTF-8" in found[0]["reason"] and found[0]["source"].endswith("latin1.txt")
+    (data / "latin1.txt").write_text("Café owners in Caracas said the strikes were illegal, a new article.")
+    result = run_on(data, tmp_path / "out2", encoder)
+    reasons = [r["reason"] for r in read(result.output, "rejects").to_pylist()]
+    assert len(reasons) == 1 and "duplicate article_id '000_071ef046549fb02c'" in reasons[0]
+    assert result.counts["n_articles"] == 5 and result.counts["n_rejects"] == 1
+
+
+def test_a_one_megabyte_paragraph_is_truncated_not_fatal(encoder, tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    data.mkdir()
+    sentence = "Since September 2025, US strikes have targeted 21 boats, killing at least 83 people. "
+    (data / "huge.txt").write_text(sentence * (1_000_000 // len(sentence)))
+    (data / "small.txt").write_text(sentence)
+    result = run_on(data, tmp_path / "out", encoder)
+    huge = [p for p in read(result.output, "paragraphs").to_pylist() if p["article_id"] == "huge"]
+    assert len(huge) == 1 and len(huge[0]["text"]) > 990_000
+    assert huge[0]["truncated"] is True and huge[0]["n_tokens"] == encoder.max_seq_length + 1
+    assert result.counts["n_truncated"] == 1
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({}, "no input files"),
+        (
+            {"a.csv": "id,outlet,body\n1,x,Some text that is long enough to count as a paragraph.\n"},
+            "input.columns",
+        ),
+    ],
+)
+def test_unusable_input_stops_before_writing(encoder, tmp_path: Path, files: dict, message: str) -> None:
+    data = tmp_path / "in"
+    data.mkdir()
+    for name, text in files.items():
+        (data / name).write_text(text)
+    with pytest.raises(InputError, match=message):
+        run_on(data, tmp_path / "out", encoder)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InputError, match="does not exist"):
+        run_on(tmp_path / "missing", tmp_path / "out", encoder)
+
+
+def test_failure_while_writing_leaves_earlier_output_untouched(
+    seeds_run: RunResult, encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    run_on(SEEDS, out, encoder)
+    before = {p: p.read_bytes() for p in out.rglob("*.parquet")}
+    real_write = tables.StagedRun.write_table
+
+    def fail_on_clusters(self: tables.StagedRun, name: str, table: pa.Table) -> None:
+        if name == "clusters":
+            raise RuntimeError("simulated crash")
+        real_write(self, name, table)
+
+    monkeypatch.setattr(tables.StagedRun, "write_table", fail_on_clusters)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_on(SEEDS, out, encoder)
+    assert {p: p.read_bytes() for p in out.rglob("*.parquet")} == before
+    assert not (out / tables.STAGING).exists()
