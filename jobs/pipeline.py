@@ -149,10 +149,11 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
 
     staged = tables.StagedRun(config.output.path, run_id, run_date)
     try:
-        with watch.stage("write"):
+        with watch.stage("write") as info:
             built = _build_tables(run_id, ingested, paragraphs, excluded, embedded, pairs, clusters)
             for name, table in built.items():
                 staged.write_table(name, table)
+                info[name] = table.num_rows
             if config.index.save and index.ntotal:
                 _stage_index(staged, index, [paragraphs[i].paragraph_id for i in embedded.rows])
         counts = _counts(ingested, paragraphs, embedded, built)

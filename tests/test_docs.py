@@ -1,0 +1,42 @@
+"""The README, the Dockerfile and CI say what the code does."""
+
+import os
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from jobs import tables
+from jobs.pipeline import RunResult
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_table_reference_is_generated_from_the_schemas() -> None:
+    block = re.search(r"<!-- tables:start -->\n(.*?)<!-- tables:end -->", README, re.S)
+    assert block is not None
+    assert block.group(1) == tables.markdown_reference(), "regenerate it with: python -m jobs.tables"
+
+
+@pytest.mark.parametrize("query", re.findall(r"```sql\n(.*?)```", README, re.S))
+def test_readme_queries_run_on_the_seeds_output(seeds_run: RunResult, query: str) -> None:
+    cwd = Path.cwd()
+    os.chdir(seeds_run.output.parent)  # the queries read output/... as a user in that folder would
+    try:
+        rows = duckdb.connect().sql(query).fetchall()
+    finally:
+        os.chdir(cwd)
+    assert rows, query
+
+
+def test_ci_docker_and_make_install_through_one_script() -> None:
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert "`make run`" in README and "`make test`" in README
+    assert "sh scripts/install.sh" in (ROOT / "Makefile").read_text()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "RUN sh scripts/install.sh /opt/venv" in dockerfile
+    assert 'ENTRYPOINT ["newsdedup"]' in dockerfile and "\nUSER " in dockerfile
+    for copied in re.findall(r"^COPY (\S+)", dockerfile, re.M):
+        assert (ROOT / copied).exists(), copied
