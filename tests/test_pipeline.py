@@ -1,5 +1,6 @@
 """The whole job on real inputs: the sample corpus and the bad inputs a scheduled job meets."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from jobs import tables
 from jobs.ingest import InputError
-from jobs.pipeline import RunResult
+from jobs.pipeline import RunResult, default_threads
 from tests.conftest import SEEDS, run_on
 
 VOLATILE = {"run_id", "started_at", "finished_at"}
@@ -195,3 +196,15 @@ def test_failure_while_writing_leaves_earlier_output_untouched(
         run_on(SEEDS, out, encoder)
     assert {p: p.read_bytes() for p in out.rglob("*.parquet")} == before
     assert not (out / tables.STAGING).exists()
+
+
+def test_default_threads_respects_a_container_cpu_quota(tmp_path: Path) -> None:
+    cores = len(os.sched_getaffinity(0))
+    cpu_max = tmp_path / "cpu.max"
+    assert default_threads(cpu_max) == cores  # no cgroup file: the affinity mask
+    cpu_max.write_text("max 100000\n")
+    assert default_threads(cpu_max) == cores
+    cpu_max.write_text("100000 100000\n")  # a 1-CPU quota
+    assert default_threads(cpu_max) == 1
+    cpu_max.write_text("50000 100000\n")  # half a CPU still gets one thread
+    assert default_threads(cpu_max) == 1
