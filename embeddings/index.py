@@ -62,13 +62,14 @@ def build_index(
     Args:
         kind: ``flat`` (exact), ``hnsw``, ``ivf``, or ``auto``: flat up to ``exact_max`` vectors, else ``approximate``.
         hnsw_m, hnsw_ef_construction, hnsw_ef_search: HNSW graph degree and search breadths.
-        ivf_nlist: IVF lists; None picks 4*sqrt(n), capped so each list trains on at least 39 vectors.
+        ivf_nlist: IVF lists; None picks 4*sqrt(n). Either is capped at n / 39 so each list trains on 39+ vectors.
         ivf_nprobe: IVF lists visited per query; more is slower and closer to exact.
         seed: k-means seed, so an IVF index is the same on every run.
     """
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n, dim = vectors.shape
-    chosen = choose_kind(n, kind, exact_max, approximate)
+    # Nothing to train an IVF index on: an empty exact index answers the same.
+    chosen = choose_kind(n, kind, exact_max, approximate) if n else "flat"
     if chosen == "flat":
         index: faiss.Index = faiss.IndexFlatIP(dim)
     elif chosen == "hnsw":
@@ -76,8 +77,11 @@ def build_index(
         index.hnsw.efConstruction = hnsw_ef_construction
         index.hnsw.efSearch = hnsw_ef_search
     elif chosen == "ivf":
-        nlist = ivf_nlist or int(4 * math.sqrt(n))
-        nlist = max(1, min(nlist, n // 39))
+        wanted = ivf_nlist or int(4 * math.sqrt(n))
+        # FAISS warns below 39 training vectors per list: fewer lists train better centroids.
+        nlist = max(1, min(wanted, n // 39))
+        if nlist < wanted:
+            log.info("ivf_nlist %d capped at %d for %d vectors (39 per list)", wanted, nlist, n)
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = seed
         index.train(vectors)
@@ -87,6 +91,14 @@ def build_index(
     index.add(vectors)
     log.info("index %s over %d vectors of dim %d", chosen, n, dim)
     return index
+
+
+_KIND_OF = {"IndexFlatIP": "flat", "IndexHNSWFlat": "hnsw", "IndexIVFFlat": "ivf"}
+
+
+def index_kind(index: faiss.Index) -> str:
+    """``flat``, ``hnsw`` or ``ivf``: which kind :func:`build_index` built."""
+    return _KIND_OF[type(index).__name__]
 
 
 def search(index: faiss.Index, vectors: np.ndarray, k: int) -> Neighbours:

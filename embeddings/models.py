@@ -28,8 +28,11 @@ _IDENTITY_FILES = ("modules.json", "config.json", "sentence_bert_config.json", "
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
-class ModelNotAvailable(RuntimeError):
-    """The configured model is not on this machine; the message says what to install or set."""
+class ModelError(RuntimeError):
+    """The configured model cannot be used: it is not on this machine, or not as configured.
+
+    The message says what to install or set.
+    """
 
 
 def resolve_model_path(model: str) -> Path:
@@ -37,7 +40,7 @@ def resolve_model_path(model: str) -> Path:
     path = Path(model).expanduser()
     if path.is_dir():
         if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
-            raise ModelNotAvailable(
+            raise ModelError(
                 f"model folder {path} has no modules.json or config.json: point embed.model at a "
                 "sentence-transformers model folder"
             )
@@ -45,7 +48,7 @@ def resolve_model_path(model: str) -> Path:
     packaged = PACKAGED_MODELS.get(model.lower())
     if packaged is None:
         known = ", ".join(sorted({name for name in PACKAGED_MODELS if "/" not in name}))
-        raise ModelNotAvailable(
+        raise ModelError(
             f"model {model!r} is not available offline: set embed.model to a local sentence-transformers folder "
             f"(SentenceTransformer(...).save(path) on a machine with network), or use a packaged model ({known})"
         )
@@ -53,12 +56,12 @@ def resolve_model_path(model: str) -> Path:
     try:
         module = importlib.import_module(module_name)
     except ImportError:
-        raise ModelNotAvailable(
+        raise ModelError(
             f"model {model!r} needs the package {distribution}: pip install {distribution}"
         ) from None
     folder = Path(module.get_model_path())
     if not (folder / "modules.json").is_file():
-        raise ModelNotAvailable(
+        raise ModelError(
             f"package {distribution} is installed but its model files are missing under {folder}: "
             f"pip install --force-reinstall {distribution}"
         )

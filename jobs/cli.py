@@ -59,19 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     # faiss logs at INFO which SIMD module it loads; its AVX2 code is built in (dynamic dispatch).
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
-    overrides = list(args.overrides)
-    for key, value in (("input.path", args.input), ("output.path", args.output), ("run_date", args.run_date)):
-        if value is not None:
-            overrides.append(f"{key}={value}")
+    given = {"input.path": args.input, "output.path": args.output, "run_date": args.run_date}
     try:
-        config = load_config(args.config, overrides)
+        config = load_config(args.config, args.overrides, {k: v for k, v in given.items() if v is not None})
         # Imported here so that `--help` and config errors answer without loading torch.
-        from embeddings.models import ModelNotAvailable
+        from embeddings.models import ModelError
         from jobs.pipeline import run_job
 
         try:
             result = run_job(config)
-        except ModelNotAvailable as exc:
+        except ModelError as exc:
             raise ConfigError(str(exc)) from None
     except ConfigError as exc:
         print(f"newsdedup: error: {exc}", file=sys.stderr)

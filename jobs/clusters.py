@@ -77,20 +77,28 @@ def cluster_pairs(
     min_cluster_size: int = 2,
     min_samples: int = 1,
     selection_method: str = "eom",
+    selection_epsilon: float | None = None,
 ) -> list[Cluster]:
     """Clusters of near-duplicates among ``vectors`` (unit length), from the threshold graph ``pairs``.
 
     Args:
         threshold: the cosine every member must reach against its cluster's representative.
         min_cluster_size: HDBSCAN's smallest cluster; 2 lets a single copied paragraph form a cluster.
-        min_samples: HDBSCAN's neighbourhood size for core distances; 1 keeps exact copies together.
+        min_samples: HDBSCAN's neighbourhood size for core distances. 1 keeps every linked copy; higher
+            values make members with fewer than ``min_samples`` close neighbours noise.
         selection_method: HDBSCAN's ``eom`` (fewer, larger clusters) or ``leaf`` (finer clusters).
+        selection_epsilon: HDBSCAN does not split clusters at distances below this. None means
+            ``1 - threshold``: near-copies are one cluster, however their tiny distances vary. (With 0, a
+            group of seven copies at cosine >= 0.99 came out as one pair and five noise points, because
+            HDBSCAN's stability grows with 1/distance and the tightest pair wins.)
 
     Clusters come sorted by their smallest member, so the order is the same on every run.
     """
     n = vectors.shape[0]
     if len(pairs) == 0:
         return []
+    max_distance = 1.0 - threshold
+    epsilon = max_distance if selection_epsilon is None else selection_epsilon
     distance = np.maximum(1.0 - pairs.similarity.astype(np.float64), _MIN_DISTANCE)
     graph = sp.coo_matrix((distance, (pairs.a, pairs.b)), shape=(n, n)).tocsr()
     graph = graph.maximum(graph.T).tocsr()
@@ -100,33 +108,30 @@ def cluster_pairs(
     bounds = np.concatenate([[0], np.cumsum(sizes)])
 
     clusters: list[Cluster] = []
-    for component in np.flatnonzero(sizes >= min_cluster_size):
+    candidates = np.flatnonzero(sizes >= min_cluster_size)
+    for component in candidates:
         nodes = order[bounds[component] : bounds[component + 1]]  # ascending: stable sort of ascending ids
-        for group in _hdbscan_groups(graph[nodes][:, nodes], min_cluster_size, min_samples, selection_method):
-            clusters.extend(split_to_representative(nodes[group], vectors, threshold, min_cluster_size))
+        model = hdbscan.HDBSCAN(
+            metric="precomputed",
+            min_cluster_size=min_cluster_size,
+            min_samples=min_samples,
+            cluster_selection_method=selection_method,
+            cluster_selection_epsilon=epsilon,
+            # The component is already split off from the rest, so it may legitimately be one cluster.
+            allow_single_cluster=True,
+            # A pair missing from the graph is at least this far apart: it is what core distances use
+            # when a member has fewer than min_samples close neighbours.
+            max_dist=max_distance,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=RuntimeWarning)
+            found = model.fit(graph[nodes][:, nodes]).labels_
+        for label in np.unique(found[found >= 0]):
+            group = nodes[found == label]
+            clusters.extend(split_to_representative(group, vectors, threshold, min_cluster_size))
     clusters.sort(key=lambda c: int(c.members[0]))
-    log.info("%d pairs, %d components, %d clusters", len(pairs), int((sizes >= 2).sum()), len(clusters))
+    log.info("%d pairs, %d components to cluster, %d clusters", len(pairs), len(candidates), len(clusters))
     return clusters
-
-
-def _hdbscan_groups(
-    distances: sp.csr_matrix, min_cluster_size: int, min_samples: int, selection_method: str
-) -> list[np.ndarray]:
-    """HDBSCAN's clusters within one connected component, as arrays of local indices."""
-    size = distances.shape[0]
-    model = hdbscan.HDBSCAN(
-        metric="precomputed",
-        min_cluster_size=min_cluster_size,
-        # A component smaller than min_samples + 1 has no core distances; it is then judged as a whole.
-        min_samples=min(min_samples, size - 1),
-        cluster_selection_method=selection_method,
-        # The component is already split off from the rest, so it may legitimately be one cluster.
-        allow_single_cluster=True,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=RuntimeWarning)
-        labels = model.fit(distances).labels_
-    return [np.flatnonzero(labels == label) for label in np.unique(labels[labels >= 0])]
 
 
 def split_to_representative(

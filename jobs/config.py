@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,7 +52,7 @@ class ParagraphsConfig(_Section):
     split: Literal["line", "blank_line"] = "line"
     min_words: int = Field(8, ge=1)
     max_chars: int = Field(20_000, ge=100)
-    boilerplate_min_articles: int = Field(2, ge=2)
+    boilerplate_min_articles: int = Field(3, ge=2)
     boilerplate_patterns: list[str] = Field(
         default_factory=lambda: [
             # Credit lines: "Photo by ...", "Source: AlJazeera", "Featured photos: Reuters", "Author: ...".
@@ -96,6 +97,7 @@ class ClusterConfig(_Section):
     min_cluster_size: int = Field(2, ge=2)
     min_samples: int = Field(1, ge=1)
     selection_method: Literal["eom", "leaf"] = "eom"
+    selection_epsilon: float | None = Field(None, ge=0.0, le=2.0)
     include_boilerplate: bool = False
 
 
@@ -178,10 +180,16 @@ def _describe(exc: ValidationError, source: str) -> str:
     return f"invalid config {source}: " + "; ".join(problems)
 
 
-def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> JobConfig:
-    """Read a YAML config file (or the built-in defaults when ``path`` is None) and apply ``--set`` overrides.
+def load_config(
+    path: Path | None = None,
+    overrides: Sequence[str] = (),
+    values: Mapping[str, Any] | None = None,
+) -> JobConfig:
+    """Read a YAML config file (or the built-in defaults when ``path`` is None) and apply overrides.
 
-    Relative paths in the config stay relative to the working directory, as on the command line.
+    ``overrides`` are ``--set key=value`` strings whose values are read as YAML; ``values`` maps dotted keys
+    to values used as they are (``--input 2025-11-21`` is a folder name, not a date). Relative paths stay
+    relative to the working directory, as on the command line.
     """
     tree: dict[str, Any] = {}
     source = "(defaults)"
@@ -197,7 +205,8 @@ def load_config(path: Path | None = None, overrides: list[str] | tuple[str, ...]
             raise ConfigError(f"config file {path} must be a mapping of sections (see configs/default.yaml)")
         tree = loaded or {}
     for item in overrides:
-        key, value = parse_override(item)
+        _set_dotted(tree, *parse_override(item))
+    for key, value in (values or {}).items():
         _set_dotted(tree, key, value)
     try:
         return JobConfig.model_validate(tree)

@@ -86,10 +86,12 @@ class _FieldError(Exception):
 
 def read_articles(config: InputConfig) -> IngestResult:
     """Read all input articles (files in sorted order, records in file order), rejecting invalid ones."""
-    kind, files = _input_files(config)
+    folder = config.path if config.path.is_dir() else config.path.parent
+    manifest = _manifest_path(folder, config.manifest)
+    kind, files = _input_files(config, manifest)
     records: Iterable[_Record | Reject]
     if kind == "text":
-        records = _read_text(config, files)
+        records = _read_text(config, folder, manifest, files)
     else:
         reader = _READERS[kind]
         records = itertools.chain.from_iterable(reader(path, config.columns) for path in files)
@@ -105,8 +107,8 @@ def read_articles(config: InputConfig) -> IngestResult:
     return IngestResult(articles=articles, rejects=rejects, files=len(files))
 
 
-def _input_files(config: InputConfig) -> tuple[str, list[Path]]:
-    """The format to read and the files to read with it, sorted."""
+def _input_files(config: InputConfig, manifest: Path) -> tuple[str, list[Path]]:
+    """The format to read and the files to read with it, sorted; the manifest is not one of them."""
     path = config.path
     if not path.exists():
         raise InputError(f"input path {path} does not exist: set input.path or pass --input")
@@ -118,8 +120,7 @@ def _input_files(config: InputConfig) -> tuple[str, list[Path]]:
                 "or .parquet, or set input.format"
             )
         return kind, [path]
-    manifest = _find_manifest(path, config.manifest)
-    manifest = manifest.resolve() if manifest is not None else None
+    manifest = manifest.resolve()
     by_kind: dict[str, list[Path]] = {}
     for file in _walk(path):
         kind = _KINDS.get(file.suffix.lower())
@@ -133,8 +134,6 @@ def _input_files(config: InputConfig) -> tuple[str, list[Path]]:
                 "point input.path at them or set input.format to auto"
             )
         return config.format, by_kind[config.format]
-    if "text" in by_kind:
-        return "text", by_kind["text"]
     if not by_kind:
         raise InputError(
             f"no input files in {path}: expected .txt files (with an optional manifest.csv), .jsonl, .csv "
@@ -157,29 +156,38 @@ def _walk(root: Path) -> list[Path]:
     return sorted(files)
 
 
-def _find_manifest(folder: Path, name: str) -> Path | None:
-    """The manifest: ``name`` in the folder, else ``name`` as a path of its own; None if neither exists."""
-    return next((path for path in (folder / name, Path(name)) if path.is_file()), None)
+def _manifest_path(folder: Path, name: str) -> Path:
+    """Where the manifest is, if it exists: ``name`` in the input folder, never the working directory.
+
+    Only a name holding a path separator (as every absolute path does) is a path of its own.
+    """
+    if any(sep in name for sep in (os.sep, os.altsep) if sep):
+        return Path(name)
+    return folder / name
 
 
-def _read_text(config: InputConfig, files: list[Path]) -> Iterator[_Record | Reject]:
+def _read_text(
+    config: InputConfig, folder: Path, manifest: Path, files: list[Path]
+) -> Iterator[_Record | Reject]:
     """One article per .txt file; ids, outlets and the rest from the manifest, else from the file's path."""
-    folder = config.path if config.path.is_dir() else config.path.parent
-    manifest = _find_manifest(folder, config.manifest)
-    if manifest is None and config.manifest not in ("", _DEFAULT_MANIFEST):
-        raise InputError(f"manifest {config.manifest} not found in {folder} or as a path: fix input.manifest")
+    has_manifest = manifest.is_file()
+    if not has_manifest and config.manifest not in ("", _DEFAULT_MANIFEST):
+        raise InputError(f"manifest {manifest} not found: fix input.manifest")
     relative = {file: file.relative_to(folder).as_posix() for file in files}
-    rows: dict[str, tuple[str, dict[str, str]]] = {}
-    if manifest is not None:
+    rows: dict[str, tuple[str, dict[str, str] | None]] = {}
+    if has_manifest:
         # Reading a single file, the rows for other files are none of its business: they go unchecked.
         rows = yield from _read_manifest(manifest, folder, set(relative.values()), config.path.is_dir())
     for file, name in relative.items():
+        locator, row = rows.get(name, ("", {}))
+        if row is None:
+            yield Reject(str(file), "", f"its manifest row ({manifest} {locator}) was rejected: fix that row")
+            continue
         try:
             text = file.read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             yield Reject(str(file), "", f"not valid UTF-8 at byte {exc.start}: re-encode the file as UTF-8")
             continue
-        locator, row = rows.get(name, ("", {}))
         values: dict[str, Any] = {}
         for field in _MANIFEST_FIELDS:
             value = row.get(getattr(config.columns, field), "").strip()
@@ -195,9 +203,12 @@ def _read_text(config: InputConfig, files: list[Path]) -> Iterator[_Record | Rej
 
 def _read_manifest(
     manifest: Path, folder: Path, names: set[str], check_all: bool
-) -> Generator[Reject, None, dict[str, tuple[str, dict[str, str]]]]:
-    """Yield rejects for bad manifest rows; return {file name: ("row N", row)} for the files being read."""
-    rows: dict[str, tuple[str, dict[str, str]]] = {}
+) -> Generator[Reject, None, dict[str, tuple[str, dict[str, str] | None]]]:
+    """Yield rejects for bad manifest rows; return {file name: ("row N", row)} for the files being read.
+
+    A file's first row is its row; the row is None when that row was rejected as unreadable.
+    """
+    rows: dict[str, tuple[str, dict[str, str] | None]] = {}
 
     def check_header(header: list[str]) -> None:
         if "file" not in header:
@@ -206,13 +217,15 @@ def _read_manifest(
                 f"giving each .txt file's path relative to {folder}"
             )
 
-    for item in _csv_rows(manifest, check_header):
-        if isinstance(item, Reject):
-            yield item
+    for where, row in _csv_rows(manifest, check_header):
+        name = PurePosixPath(row.get("file", "").strip()).as_posix()
+        if isinstance(where, Reject):
+            yield where
+            # Its file is rejected too, if its file cell can be told; later rows for the file are duplicates.
+            if name in names:
+                rows.setdefault(name, (where.record, None))
             continue
-        number, row = item
-        locator = f"row {number}"
-        name = PurePosixPath(row["file"].strip()).as_posix()
+        locator = f"row {where}"
         if name in names and name not in rows:
             rows[name] = (locator, row)
             continue
@@ -271,46 +284,46 @@ def _read_jsonl(path: Path, columns: ColumnsConfig) -> list[_Record | Reject]:
 
 def _read_csv(path: Path, columns: ColumnsConfig) -> Iterator[_Record | Reject]:
     """One record per row under a header row."""
-    for item in _csv_rows(path, lambda header: _require_columns(path, header, columns, "column")):
-        if isinstance(item, Reject):
-            yield item
+    for where, row in _csv_rows(path, lambda header: _require_columns(path, header, columns, "column")):
+        if isinstance(where, Reject):
+            yield where
         else:
-            number, row = item
-            yield _Record(str(path), f"row {number}", f"{path}:{number}", _pick(row, columns))
+            yield _Record(str(path), f"row {where}", f"{path}:{where}", _pick(row, columns))
 
 
 def _csv_rows(
     path: Path, check_header: Callable[[list[str]], None]
-) -> Iterator[tuple[int, dict[str, str]] | Reject]:
-    """(row number, {column: value}) for each data row, the header being row 1; bad rows as rejects."""
+) -> Iterator[tuple[int | Reject, dict[str, str]]]:
+    """(row number, {column: value}) for each data row, the header being row 1.
+
+    A bad row comes as (reject, its values matched to columns by position as far as they go); an empty file
+    as (reject, {}).
+    """
     csv.field_size_limit(sys.maxsize)
     # surrogateescape keeps a bad byte from failing the whole file; such rows are rejected below.
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle)
         header = [name.strip() for name in next(reader, [])]
         if not header:
-            yield Reject(str(path), "", "empty file: a CSV needs a header row naming its columns")
+            yield Reject(str(path), "", "empty file: a CSV needs a header row naming its columns"), {}
             return
         check_header(header)
         for number, row in enumerate(reader, start=2):
             if not row:
                 continue
+            values = dict(zip(header, row, strict=False))
             bad = next((i for i, value in enumerate(row) if _SURROGATE.search(value)), None)
             if bad is not None:
-                yield Reject(
-                    str(path),
-                    f"row {number}",
-                    f"not valid UTF-8 in field {bad + 1}: re-encode the file as UTF-8",
-                )
+                reason = f"not valid UTF-8 in field {bad + 1}: re-encode the file as UTF-8"
+                yield Reject(str(path), f"row {number}", reason), values
             elif len(row) != len(header):
-                yield Reject(
-                    str(path),
-                    f"row {number}",
+                reason = (
                     f"the row has {len(row)} fields but the header has {len(header)}: quote fields that "
-                    "contain commas, quotes or line breaks",
+                    "contain commas, quotes or line breaks"
                 )
+                yield Reject(str(path), f"row {number}", reason), values
             else:
-                yield number, dict(zip(header, row, strict=True))
+                yield number, values
 
 
 def _read_parquet(path: Path, columns: ColumnsConfig) -> Iterator[_Record | Reject]:

@@ -37,6 +37,10 @@ _QUOTES = str.maketrans(
     }
 )
 _WHITESPACE = re.compile(r"\s+")
+# Scripts written without spaces between words (kana, CJK, Thai, Lao, Myanmar, Khmer): each character
+# counts as a word, or a whole paragraph would count as one word and never be clustered.
+_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
+_WORDS = re.compile(f"[{_UNSPACED}]|[^\\s{_UNSPACED}]+")
 _LINE_BREAKS = re.compile(r"[\n\r\u2028\u2029\x0b\x0c\x85]")
 _BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
 
@@ -81,8 +85,16 @@ def split_text(text: str, mode: str) -> list[str]:
     return [chunk.strip() for chunk in chunks if chunk.strip()]
 
 
+def count_words(text: str) -> int:
+    """Whitespace-separated words; in scripts written without spaces, characters."""
+    return len(_WORDS.findall(text))
+
+
 def paragraph_id(article_id: str, position: int) -> str:
-    """Stable id from the article id and the 0-based position; zero-padded so ids sort in reading order."""
+    """Stable id from the article id and the 0-based position.
+
+    Zero-padded, so ids sort in reading order up to 10,000 paragraphs per article.
+    """
     return f"{article_id}:{position:04d}"
 
 
@@ -102,7 +114,7 @@ def split_articles(articles: Sequence[Article], config: ParagraphsConfig) -> lis
                     text=chunk,
                     norm_text=norm,
                     text_hash=text_key(norm),
-                    n_words=len(norm.split()),
+                    n_words=count_words(norm),
                     boilerplate_reason=reason,
                 )
             )
@@ -113,13 +125,18 @@ def split_articles(articles: Sequence[Article], config: ParagraphsConfig) -> lis
 def _flag_repeats(paragraphs: list[Paragraph], articles: Sequence[Article], min_articles: int) -> None:
     """Flag text that one outlet repeats verbatim across ``min_articles`` or more of its articles.
 
-    Repeats across *different* outlets are the syndication this tool looks for, so they are never flagged.
+    Text that another outlet also published is syndication, the thing this tool looks for, and is never
+    flagged as a repeat.
     """
-    seen: defaultdict[tuple[str, str], set[int]] = defaultdict(set)
+    articles_of: defaultdict[tuple[str, str], set[int]] = defaultdict(set)
+    outlets_of: defaultdict[str, set[str]] = defaultdict(set)
     for p in paragraphs:
-        seen[(articles[p.article_index].outlet, p.text_hash)].add(p.article_index)
+        outlet = articles[p.article_index].outlet
+        articles_of[(outlet, p.text_hash)].add(p.article_index)
+        outlets_of[p.text_hash].add(outlet)
     for p in paragraphs:
-        repeated = len(seen[(articles[p.article_index].outlet, p.text_hash)]) >= min_articles
+        key = (articles[p.article_index].outlet, p.text_hash)
+        repeated = len(articles_of[key]) >= min_articles and len(outlets_of[p.text_hash]) == 1
         if repeated and p.boilerplate_reason is None:
             p.boilerplate_reason = BOILERPLATE_REPEATED
 

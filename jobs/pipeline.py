@@ -26,10 +26,10 @@ import pyarrow.parquet as pq
 
 from embeddings.cache import EmbeddingCache, embed_texts
 from embeddings.encoder import Encoder, SentenceTransformerEncoder
-from embeddings.index import build_index, choose_kind, save_index, search, set_threads
+from embeddings.index import build_index, index_kind, save_index, search, set_threads
 from jobs import tables
 from jobs.clusters import Cluster, Pairs, cluster_pairs, threshold_pairs
-from jobs.config import JobConfig
+from jobs.config import ConfigError, JobConfig
 from jobs.ingest import Article, IngestResult, read_articles
 from jobs.paragraphs import Paragraph, excluded_reason, split_articles
 
@@ -92,16 +92,29 @@ class _Stopwatch:
         log.info("stage %s: %s (%.2f s)", name, summary, self.seconds[name])
 
 
-def default_threads(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
-    """CPU cores this process may use: its affinity mask, capped by a cgroup v2 CPU quota.
+def _check_writable(folder: Path, key: str) -> None:
+    """Fail before any work when ``folder`` cannot be created or written."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{key} {folder} is a file, not a folder: point {key} at a folder")
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key} {folder}: cannot write to {existing}: fix its permissions or change {key}")
 
-    A container limited to 2 CPUs on a 64-core host still sees 64 cores in its affinity mask; more threads
-    than the quota only adds throttling.
+
+def default_threads(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """CPU cores this process may use: its affinity mask, capped by a cgroup CPU quota (v2 or v1).
+
+    A container limited to 2 CPUs on a 64-core host still sees 64 cores in its affinity mask; threads
+    beyond the quota only add throttling, so a fractional quota rounds down (at least one thread).
     """
     cores = len(os.sched_getaffinity(0))
     with contextlib.suppress(OSError, ValueError):
-        quota, period = cpu_max.read_text().split()
-        if quota != "max":
+        if (cgroup / "cpu.max").is_file():
+            quota, period = (cgroup / "cpu.max").read_text().split()
+        else:
+            quota = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        if quota not in ("max", "-1"):
             cores = min(cores, max(1, int(quota) // int(period)))
     return cores
 
@@ -114,6 +127,9 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
     started = dt.datetime.now(dt.UTC)
     run_date = config.run_date or started.date()
     run_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    _check_writable(config.output.path, "output.path")
+    if config.embed.cache_path is not None:
+        _check_writable(config.embed.cache_path, "embed.cache_path")
     threads = config.threads or default_threads()
     set_threads(threads)
     watch = _Stopwatch()
@@ -154,6 +170,7 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
             min_cluster_size=c.min_cluster_size,
             min_samples=c.min_samples,
             selection_method=c.selection_method,
+            selection_epsilon=c.selection_epsilon,
         )
         info.update(pairs=len(pairs), clusters=len(clusters))
 
@@ -171,7 +188,16 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
         finished = dt.datetime.now(dt.UTC)
         watch.seconds["total"] = round((finished - started).total_seconds(), 3)
         runs = _runs_table(
-            run_id, started, finished, status, config, embedded, threads, counts, watch.seconds
+            run_id,
+            started,
+            finished,
+            status,
+            config,
+            embedded,
+            index_kind(index),
+            threads,
+            counts,
+            watch.seconds,
         )
         staged.write_table("runs", runs)
         files = staged.commit(replace_date=config.output.mode == "replace_date")
@@ -401,7 +427,7 @@ def _pairs_table(
 
 def _stage_index(staged: tables.StagedRun, index: object, ids: list[str]) -> None:
     """Save the FAISS index with the paragraph id of each of its rows, so a later job can reuse it."""
-    folder = Path("_index") / f"run_date={staged.run_date.isoformat()}"
+    folder = Path(tables.INDEX) / f"run_date={staged.run_date.isoformat()}"
     save_index(index, staged.stage_path(folder / f"{staged.run_id}.faiss"))
     pq.write_table(
         pa.table({"paragraph_id": ids}), staged.stage_path(folder / f"{staged.run_id}.ids.parquet")
@@ -446,6 +472,7 @@ def _runs_table(
     status: str,
     config: JobConfig,
     embedded: _Embedded,
+    kind: str,
     threads: int,
     counts: dict[str, int],
     seconds: dict[str, float],
@@ -460,11 +487,7 @@ def _runs_table(
         "input_path": str(config.input.path),
         "model": config.embed.model,
         "model_identity": embedded.model_identity,
-        "index_kind": choose_kind(
-            len(embedded.rows), config.index.kind, config.index.exact_max, config.index.approximate
-        )
-        if len(embedded.rows)
-        else None,
+        "index_kind": kind,
         "threads": threads,
         **counts,
         **{

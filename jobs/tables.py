@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 log = logging.getLogger(__name__)
 
 STAGING = "_staging"
+INDEX = "_index"  # saved FAISS indexes: <output>/_index/run_date=.../<run_id>.faiss
 PARTITION = pa.field(
     "run_date", pa.date32(), nullable=False, metadata={"doc": "Day the run is for (partition)."}
 )
@@ -79,7 +80,11 @@ RUNS = pa.schema(
         _f("n_unique_texts", pa.int64(), "Distinct normalised texts among the candidates."),
         _f("n_cache_hits", pa.int64(), "Distinct texts whose vectors came from the embedding cache."),
         _f("n_embedded", pa.int64(), "Distinct texts the model encoded in this run."),
-        _f("n_truncated", pa.int64(), "Candidates longer than the model's token limit (embedded truncated)."),
+        _f(
+            "n_truncated",
+            pa.int64(),
+            "Candidates embedded cut: over the model's token limit or paragraphs.max_chars.",
+        ),
         _f("n_pairs", pa.int64(), "Neighbour pairs at or above the threshold."),
         _f("n_clusters", pa.int64(), "Clusters found."),
         _f("n_cross_outlet_clusters", pa.int64(), "Clusters spanning two or more outlets."),
@@ -271,7 +276,7 @@ class StagedRun:
             shutil.rmtree(self.staging, ignore_errors=True)
             _remove_if_empty(self.root / STAGING)
         if replace_date:
-            self._drop_older_runs_of_day(ordered)
+            self._drop_older_runs_of_day()
         log.info("committed run %s: %d files under %s", self.run_id, len(moved), self.root)
         return moved
 
@@ -279,11 +284,12 @@ class StagedRun:
         shutil.rmtree(self.staging, ignore_errors=True)
         _remove_if_empty(self.root / STAGING)
 
-    def _drop_older_runs_of_day(self, committed: list[Path]) -> None:
-        # The runs files go last, so a reader never sees a run row whose other tables are already gone.
-        for relative in committed:
-            folder = self.root / relative.parent
-            for old in sorted(folder.iterdir()):
+    def _drop_older_runs_of_day(self) -> None:
+        # Old runs rows go first: a reader never sees a run row whose other tables are already gone.
+        partition = f"run_date={self.run_date.isoformat()}"
+        for table in ("runs", *(name for name in SCHEMAS if name != "runs"), INDEX):
+            folder = self.root / table / partition
+            for old in sorted(folder.iterdir()) if folder.is_dir() else ():
                 if not old.name.startswith((self.run_id, ".", "_")):
                     old.unlink()
 
@@ -304,7 +310,3 @@ def markdown_reference() -> str:
             lines.append(f"| `{field.name}` | `{field.type}`{nullable} | {doc} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
-
-
-if __name__ == "__main__":
-    print(markdown_reference(), end="")

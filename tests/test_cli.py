@@ -50,6 +50,8 @@ def test_console_script_runs_the_default_config_with_overrides(tmp_path: Path) -
         (["--input", "does/not/exist"], "input path does/not/exist does not exist"),
         (["--set", "embed.model=not-a-packaged-model"], "not available offline"),
         (["--run-date", "yesterday"], "YYYY-MM-DD"),
+        (["--set", "embed.max_seq_length=1000"], "reads at most 512 tokens"),
+        (["--output", "/dev/null"], "is a file, not a folder"),
     ],
 )
 def test_user_errors_exit_2_with_one_line_and_write_nothing(
@@ -70,7 +72,7 @@ def test_user_errors_exit_2_with_one_line_and_write_nothing(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == cli.EXIT_USAGE
     assert err[-1].startswith("newsdedup: error: ") and message in err[-1]
-    assert not (tmp_path / "out" / "runs").exists()
+    assert not (tmp_path / "out").exists()
 
 
 def test_all_records_rejected_exits_3_after_writing_the_rejects(tmp_path: Path) -> None:

@@ -43,18 +43,43 @@ def test_separate_components_give_separate_clusters_in_stable_order() -> None:
 
 
 def test_every_member_is_within_threshold_of_its_representative() -> None:
-    # A chain: neighbours are similar, the ends are not; HDBSCAN alone may keep the chain whole.
+    # A chain 0..90 degrees in 10-degree steps: neighbours are similar, the ends are not.
     angles = np.radians(np.arange(0, 100, 10))
     vectors = unit([[np.cos(a), np.sin(a), 0] for a in angles])
     threshold = float(np.cos(np.radians(25)))
     clusters = cluster_pairs(pairs_of(vectors, threshold), vectors, threshold)
-    assert clusters
+    # The medoid (40 degrees) keeps 20..60; the rest regroups around 70 and around 0.
+    assert [c.members.tolist() for c in clusters] == [[0, 1], [2, 3, 4, 5, 6], [7, 8, 9]]
+    assert [c.representative for c in clusters[1:]] == [4, 7]  # the pair's medoid is a tie
     for cluster in clusters:
         sims = vectors[cluster.members] @ vectors[cluster.representative]
         assert (sims >= threshold - 1e-6).all()
         np.testing.assert_allclose(cluster.similarity, sims, atol=1e-6)
-    members = np.concatenate([c.members for c in clusters])
-    assert len(members) == len(set(members.tolist()))
+
+
+def near_copies(n: int, noise: float, seed: int = 0) -> np.ndarray:
+    """``n`` lightly edited copies of one 384-d vector (pairwise cosine about 1 - noise**2 / 2)."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal(384)
+    return unit((base + noise * np.linalg.norm(base) / np.sqrt(384) * rng.standard_normal((n, 384))).tolist())
+
+
+def test_a_group_of_near_copies_is_one_cluster() -> None:
+    # HDBSCAN's stability grows with 1/distance: without selection_epsilon the tightest pair of these
+    # seven copies won and five were left unclustered.
+    vectors = near_copies(7, 0.08)
+    assert (vectors @ vectors.T).min() > 0.99
+    clusters = cluster_pairs(pairs_of(vectors, 0.75), vectors, 0.75)
+    assert [c.members.tolist() for c in clusters] == [list(range(7))]
+
+
+def test_min_samples_above_one_works_on_the_sparse_graph() -> None:
+    # hdbscan needs min_samples neighbours per point on a sparse graph; the group of three has only two.
+    vectors = np.vstack([near_copies(5, 0.05), near_copies(3, 0.05, seed=1)])
+    pairs = pairs_of(vectors, 0.75)
+    for min_samples in (1, 2, 3, 5):
+        clusters = cluster_pairs(pairs, vectors, 0.75, min_samples=min_samples)
+        assert [c.members.tolist() for c in clusters] == [[0, 1, 2, 3, 4], [5, 6, 7]], min_samples
 
 
 def test_split_to_representative_peels_off_far_members() -> None:

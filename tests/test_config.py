@@ -55,3 +55,13 @@ def test_bad_files_and_values_say_what_to_do(tmp_path: Path) -> None:
 def test_config_hash_follows_content() -> None:
     assert JobConfig().config_hash() == JobConfig().config_hash()
     assert JobConfig().config_hash() != load_config(None, ["cluster.threshold=0.9"]).config_hash()
+
+
+def test_plain_values_are_not_read_as_yaml() -> None:
+    config = load_config(
+        None, values={"input.path": "2025-11-21", "output.path": "news #1", "run_date": "2025-11-21"}
+    )
+    assert str(config.input.path) == "2025-11-21" and str(config.output.path) == "news #1"
+    assert str(config.run_date) == "2025-11-21"
+    with pytest.raises(ConfigError, match=r"input\.path"):  # via --set the same text is a YAML date
+        load_config(None, ["input.path=2025-11-21"])

@@ -17,7 +17,7 @@ README = (ROOT / "README.md").read_text()
 def test_readme_table_reference_is_generated_from_the_schemas() -> None:
     block = re.search(r"<!-- tables:start -->\n(.*?)<!-- tables:end -->", README, re.S)
     assert block is not None
-    assert block.group(1) == tables.markdown_reference(), "regenerate it with: python -m jobs.tables"
+    assert block.group(1) == tables.markdown_reference(), "run: python scripts/update_readme_tables.py"
 
 
 @pytest.mark.parametrize("query", re.findall(r"```sql\n(.*?)```", README, re.S))

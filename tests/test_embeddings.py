@@ -6,7 +6,7 @@ import pytest
 from embeddings import models
 from embeddings.cache import EmbeddingCache, embed_texts, text_key
 from embeddings.encoder import SentenceTransformerEncoder
-from embeddings.models import ModelNotAvailable, model_identity, resolve_model_path
+from embeddings.models import ModelError, model_identity, resolve_model_path
 
 WIRE = "Since September 2025, US strikes have targeted 21 boats, killing at least 83 people."
 EDITED = "The US has struck 21 boats since September 2025, killing at least 83 people."
@@ -21,12 +21,12 @@ def test_packaged_model_resolves_offline() -> None:
 
 
 def test_unavailable_models_say_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    with pytest.raises(ModelNotAvailable, match="local sentence-transformers folder"):
+    with pytest.raises(ModelError, match="local sentence-transformers folder"):
         resolve_model_path("intfloat/e5-large-v2")
     monkeypatch.setitem(models.PACKAGED_MODELS, "some-model", ("no_such_module_xyz", "some-model-package"))
-    with pytest.raises(ModelNotAvailable, match=r"pip install some-model-package"):
+    with pytest.raises(ModelError, match=r"pip install some-model-package"):
         resolve_model_path("some-model")
-    with pytest.raises(ModelNotAvailable, match=r"no modules\.json"):
+    with pytest.raises(ModelError, match=r"no modules\.json"):
         resolve_model_path(str(tmp_path))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,57 @@ def test_text_with_manifest(tmp_path: Path) -> None:
     assert "missing.txt" in missing.reason and "does not exist" in missing.reason
     assert (bad_date.source, bad_date.record) == (manifest, "row 5 (article_id=id-3)")
     assert "published_at 'yesterday' is not a date" in bad_date.reason and "ISO 8601" in bad_date.reason
+
+
+def test_manifest_is_looked_up_in_the_input_folder_not_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "in"
+    write(folder / "a.txt", "Story.")
+    write(tmp_path / "manifest.csv", "file,article_id,outlet\na.txt,stray-id,Stray\nb.txt,,\n")
+    monkeypatch.chdir(tmp_path)
+
+    result = read(folder)
+
+    assert result.rejects == []
+    assert [(a.article_id, a.outlet) for a in result.articles] == [("a", "a")]
+    # A name with a path separator is a path of its own, here relative to the working directory.
+    given = read(folder, manifest="./manifest.csv")
+    assert [a.article_id for a in given.articles] == ["stray-id"]
+    assert [(r.source, r.record) for r in given.rejects] == [("manifest.csv", "row 3")]
+    with pytest.raises(InputError, match=re.escape(f"manifest {folder / 'meta.csv'} not found: fix input.")):
+        read(folder, manifest="meta.csv")
+
+
+def test_rejected_manifest_row_rejects_its_article(tmp_path: Path) -> None:
+    for name in ("a", "b", "c", "d"):
+        write(tmp_path / f"{name}.txt", f"Story {name}.")
+    write(
+        tmp_path / "manifest.csv",
+        b"file,article_id,outlet,title\n"
+        b"a.txt,id-a,AP,caf\xe9\n"
+        b"b.txt,id-b,AP,too,many\n"
+        b"c.txt,id-c,AFP,\n"
+        b"d.txt,id-d,AFP\n"
+        b"c.txt,id-c2,AFP,caf\xe9\n",
+    )
+
+    result = read(tmp_path)
+
+    manifest = str(tmp_path / "manifest.csv")
+    assert [(a.article_id, a.outlet) for a in result.articles] == [("id-c", "AFP")]
+    assert [(r.source, r.record) for r in result.rejects] == [
+        (manifest, "row 2"),
+        (manifest, "row 3"),
+        (manifest, "row 5"),
+        (manifest, "row 6"),
+        (str(tmp_path / "a.txt"), ""),
+        (str(tmp_path / "b.txt"), ""),
+        (str(tmp_path / "d.txt"), ""),
+    ]
+    assert [r.reason for r in result.rejects[4:]] == [
+        f"its manifest row ({manifest} row {number}) was rejected: fix that row" for number in (2, 3, 5)
+    ]
 
 
 def test_manifest_without_file_column_is_an_input_error(tmp_path: Path) -> None:
@@ -343,6 +395,16 @@ def test_auto_detect_ignores_manifest_and_rejects_mixed_kinds(tmp_path: Path) ->
     with pytest.raises(InputError, match=r"more than one kind.*1 csv, 1 jsonl.*set input\.format"):
         read(tmp_path)
     assert read(tmp_path, format="jsonl").files == 1
+
+
+def test_auto_detect_rejects_text_mixed_with_other_data(tmp_path: Path) -> None:
+    write(tmp_path / "data.jsonl", json.dumps({"article_id": "j", "outlet": "AP", "text": "T."}) + "\n")
+    write(tmp_path / "README.txt", "About this data.")
+
+    with pytest.raises(InputError, match=r"more than one kind.*1 jsonl, 1 text.*set input\.format"):
+        read(tmp_path)
+    assert [a.article_id for a in read(tmp_path, format="jsonl").articles] == ["j"]
+    assert [a.article_id for a in read(tmp_path, format="text").articles] == ["README"]
 
 
 def test_sample_corpus() -> None:

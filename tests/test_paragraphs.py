@@ -7,6 +7,7 @@ from jobs.paragraphs import (
     BOILERPLATE_REPEATED,
     EXCLUDED_BOILERPLATE,
     EXCLUDED_SHORT,
+    count_words,
     excluded_reason,
     normalize,
     split_articles,
@@ -68,16 +69,27 @@ def test_credit_ad_and_navigation_lines_are_boilerplate_but_reporting_is_not() -
 def test_repeats_within_one_outlet_are_boilerplate_across_outlets_they_are_not() -> None:
     promo = "Subscribe to the Daily Briefing for the morning's top stories delivered to you."
     wire = "Since September 2025, US strikes have targeted 21 boats, killing at least 83 people."
+    background = "Maduro has ruled Venezuela since 2013 and was re-elected last year in a disputed vote."
     articles = [
-        article("x1", "x", f"{promo}\n{wire}"),
-        article("x2", "x", f"{promo}\nSomething else entirely that x published today."),
+        article("x1", "x", f"{promo}\n{wire}\n{background}"),
+        article("x2", "x", f"{promo}\n{wire}\n{background}"),
+        article("x3", "x", f"{promo}\n{wire}"),
         article("y1", "y", wire),
     ]
     by_id = {p.paragraph_id: p for p in split_articles(articles, ParagraphsConfig())}
-    assert by_id["x1:0000"].boilerplate_reason == BOILERPLATE_REPEATED
-    assert by_id["x2:0000"].boilerplate_reason == BOILERPLATE_REPEATED
-    assert by_id["x1:0001"].boilerplate_reason is None
+    # The promo line is in three of x's articles and nobody else's.
+    assert {by_id[f"x{i}:0000"].boilerplate_reason for i in (1, 2, 3)} == {BOILERPLATE_REPEATED}
+    # The wire paragraph is in three of x's articles too, but y publishes it as well: syndication.
+    assert {by_id[f"x{i}:0001"].boilerplate_reason for i in (1, 2, 3)} == {None}
     assert by_id["y1:0000"].boilerplate_reason is None
+    # Two articles sharing a paragraph (an article and its update) are below the default of three.
+    assert by_id["x1:0002"].boilerplate_reason is None
+
+
+def test_words_are_counted_in_scripts_without_spaces() -> None:
+    assert count_words("US strikes have targeted 21 boats.") == 6
+    assert count_words("米軍は21隻の船を攻撃した") == 12  # each kanji and kana counts; "21" is one word
+    assert count_words("Trump said 米軍 attacked") == 5
 
 
 def test_excluded_reason() -> None:

@@ -68,6 +68,9 @@ def test_seeds_findings(seeds_run: RunResult) -> None:
     air_001 = paragraph(out, "001", "airspace effectively closed")
     assert air_000["cluster_id"] is not None and air_000["cluster_id"] == air_001["cluster_id"]
     assert cluster_kind(out, air_000["cluster_id"]) == "cross_outlet"
+    # ...and in 004: a third outlet, which HDBSCAN left out before selection_epsilon.
+    air_004 = paragraph(out, "004", "Venezuelan airspace should be treated as fully closed")
+    assert air_004["cluster_id"] == air_000["cluster_id"]
     # The advertising lines at the end of 002 are in no cross-outlet cluster.
     ads = [
         p
@@ -200,11 +203,83 @@ def test_failure_while_writing_leaves_earlier_output_untouched(
 
 def test_default_threads_respects_a_container_cpu_quota(tmp_path: Path) -> None:
     cores = len(os.sched_getaffinity(0))
-    cpu_max = tmp_path / "cpu.max"
-    assert default_threads(cpu_max) == cores  # no cgroup file: the affinity mask
-    cpu_max.write_text("max 100000\n")
-    assert default_threads(cpu_max) == cores
-    cpu_max.write_text("100000 100000\n")  # a 1-CPU quota
-    assert default_threads(cpu_max) == 1
-    cpu_max.write_text("50000 100000\n")  # half a CPU still gets one thread
-    assert default_threads(cpu_max) == 1
+    assert default_threads(tmp_path) == cores  # no cgroup files: the affinity mask
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert default_threads(tmp_path) == cores
+    (tmp_path / "cpu.max").write_text("100000 100000\n")  # a 1-CPU quota (cgroup v2)
+    assert default_threads(tmp_path) == 1
+    (tmp_path / "cpu.max").write_text("50000 100000\n")  # half a CPU still gets one thread
+    assert default_threads(tmp_path) == 1
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")  # cgroup v1
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert default_threads(tmp_path) == 1
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert default_threads(tmp_path) == cores
+
+
+def seeds_as_jsonl(path: Path, limit: int | None = None) -> Path:
+    """The seeds (texts and manifest) as one JSONL file: another input format, the same articles."""
+    import csv
+    import json
+
+    with (SEEDS / "manifest.csv").open() as handle:
+        rows = list(csv.DictReader(handle))[:limit]
+    with path.open("w") as out:
+        for row in rows:
+            record = {k: v for k, v in row.items() if k != "file" and v}
+            out.write(json.dumps({**record, "text": (SEEDS / row["file"]).read_text()}) + "\n")
+    return path
+
+
+def findings(output: Path) -> tuple[list[dict], list[dict], list[dict]]:
+    """Clusters, pairs and paragraphs without run ids: what a run found, whatever the input format."""
+    return rows(output, "clusters"), rows(output, "pairs"), rows(output, "paragraphs")
+
+
+def test_jsonl_input_finds_what_the_text_folder_finds(seeds_run: RunResult, encoder, tmp_path: Path) -> None:
+    result = run_on(seeds_as_jsonl(tmp_path / "seeds.jsonl"), tmp_path / "out", encoder)
+    assert result.counts["n_articles"] == 5 and result.counts["n_rejects"] == 0
+    assert findings(result.output) == findings(seeds_run.output)
+
+
+def test_results_do_not_depend_on_what_the_cache_holds(seeds_run: RunResult, encoder, tmp_path: Path) -> None:
+    # Two articles first, then all five into the same output: the cache holds some vectors, not others.
+    out = tmp_path / "out"
+    run_on(seeds_as_jsonl(tmp_path / "two.jsonl", limit=2), out, encoder, "output.mode=replace_date")
+    partial = run_on(seeds_as_jsonl(tmp_path / "all.jsonl"), out, encoder, "output.mode=replace_date")
+    assert 0 < partial.counts["n_cache_hits"] < partial.counts["n_unique_texts"]
+    assert findings(out) == findings(seeds_run.output)
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_approximate_indexes_find_the_same_on_the_seeds(
+    seeds_run: RunResult, encoder, tmp_path: Path, kind: str
+):
+    result = run_on(SEEDS, tmp_path / "out", encoder, f"index.kind={kind}")
+    assert read(result.output, "runs").column("index_kind").to_pylist() == [kind]
+    clusters, pairs, _ = findings(result.output)
+    expected_clusters, expected_pairs, _ = findings(seeds_run.output)
+    assert clusters == expected_clusters
+    # HNSW computes inner products on another code path: the same pairs, similarities equal to 1e-6.
+    assert [(p["paragraph_id_a"], p["paragraph_id_b"], p["cluster_id"]) for p in pairs] == [
+        (p["paragraph_id_a"], p["paragraph_id_b"], p["cluster_id"]) for p in expected_pairs
+    ]
+    assert [p["similarity"] for p in pairs] == pytest.approx(
+        [p["similarity"] for p in expected_pairs], abs=1e-6
+    )
+
+
+def test_a_corpus_with_nothing_to_cluster_runs_cleanly(encoder, tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "a.txt").write_text("Breaking news\nSource: Reuters\nMore soon\n")
+    result = run_on(data, tmp_path / "out", encoder, "index.kind=ivf")
+    assert result.status == "succeeded" and result.counts["n_clustered_candidates"] == 0
+    assert read(result.output, "clusters").num_rows == 0
+    assert read(result.output, "paragraphs").column("excluded_reason").to_pylist() == [
+        "short",
+        "boilerplate",
+        "short",
+    ]

@@ -76,9 +76,18 @@ def test_failed_commit_leaves_earlier_output_untouched(
 
 
 def test_replace_date_keeps_only_the_new_run_of_that_day(tmp_path: Path) -> None:
-    stage(tmp_path, "r1").commit()
-    stage(tmp_path, "r2").commit(replace_date=True)
-    assert sorted(p.name for p in tmp_path.rglob("*.parquet")) == ["r2.parquet", "r2.parquet"]
+    first = stage(tmp_path, "r1")
+    first.stage_path(Path(tables.INDEX) / "run_date=2025-11-22" / "r1.faiss").write_bytes(b"index")
+    first.commit()
+    other_day = tables.StagedRun(tmp_path, "r0", DAY.replace(day=21))
+    other_day.write_table("rejects", rejects("r0"))
+    other_day.commit()
+    stage(tmp_path, "r2").commit(replace_date=True)  # r2 saves no index: r1's must still go
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.*")) == [
+        "rejects/run_date=2025-11-21/r0.parquet",
+        "rejects/run_date=2025-11-22/r2.parquet",
+        "runs/run_date=2025-11-22/r2.parquet",
+    ]
 
 
 def test_abort_removes_staging(tmp_path: Path) -> None:
