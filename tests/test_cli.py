@@ -17,8 +17,9 @@ def newsdedup(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(NEWSDEDUP), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-def test_console_script_runs_the_default_config_with_overrides(tmp_path: Path) -> None:
-    done = newsdedup(
+def run_on_seeds(tmp_path: Path, *extra: str) -> list[str]:
+    """``run`` with the default config on seeds/, into ``tmp_path / "out"``."""
+    return [
         "run",
         "--config",
         str(DEFAULT_CONFIG),
@@ -26,14 +27,13 @@ def test_console_script_runs_the_default_config_with_overrides(tmp_path: Path) -
         str(SEEDS),
         "--output",
         str(tmp_path / "out"),
-        "--run-date",
-        "2025-11-23",
-        "--set",
-        "cluster.threshold=0.76",
-        "--set",
-        "embed.progress=false",
-        cwd=tmp_path,
-    )
+        *extra,
+    ]
+
+
+def test_console_script_runs_the_default_config_with_overrides(tmp_path: Path) -> None:
+    extra = ["--run-date", "2025-11-23", "--set", "cluster.threshold=0.76", "--set", "embed.progress=false"]
+    done = newsdedup(*run_on_seeds(tmp_path, *extra), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("run ") and "5 articles" in done.stdout
     runs = pq.read_table(tmp_path / "out" / "runs").to_pylist()
@@ -57,18 +57,7 @@ def test_console_script_runs_the_default_config_with_overrides(tmp_path: Path) -
 def test_user_errors_exit_2_with_one_line_and_write_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str], message: str
 ) -> None:
-    code = cli.main(
-        [
-            "run",
-            "--config",
-            str(DEFAULT_CONFIG),
-            "--input",
-            str(SEEDS),
-            "--output",
-            str(tmp_path / "out"),
-            *args,
-        ]
-    )
+    code = cli.main(run_on_seeds(tmp_path, *args))
     err = capsys.readouterr().err.strip().splitlines()
     assert code == cli.EXIT_USAGE
     assert err[-1].startswith("newsdedup: error: ") and message in err[-1]
