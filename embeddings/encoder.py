@@ -61,8 +61,12 @@ class SentenceTransformerEncoder:
         self._model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
         if max_seq_length is not None:
             # Past its position embeddings a transformer crashes on long inputs instead of truncating.
-            limit = getattr(getattr(self._model[0], "auto_model", None), "config", None)
-            limit = getattr(limit, "max_position_embeddings", None)
+            config = getattr(getattr(self._model[0], "auto_model", None), "config", None)
+            limit = getattr(config, "max_position_embeddings", None)
+            if limit is not None and "roberta" in getattr(config, "model_type", ""):
+                limit -= (
+                    2  # RoBERTa-style position ids start after the padding index: 514 positions, 512 tokens
+                )
             if limit is not None and max_seq_length > limit:
                 raise ModelError(
                     f"model {model!r} reads at most {limit} tokens: set embed.max_seq_length to {limit} or less"
@@ -79,9 +83,9 @@ class SentenceTransformerEncoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Encode in batches of texts with the same token count.
 
-        Padding changes a vector in its last bits (measured: up to 5.6e-8 next to a longer batch-mate), so
-        batches without padding make each vector a function of the text alone: the same on every run,
-        whatever else is embedded or cached. It also spends no compute on padding.
+        Padding changes a vector in its last bits, so unpadded batches keep a vector independent of
+        longer batch-mates, and spend no compute on padding. (The BLAS can still take another code path
+        for another batch size, which moves some short texts' vectors in the last bits.)
         """
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         lengths = np.minimum(self.count_tokens(texts), self.max_seq_length)

@@ -7,7 +7,14 @@ Why this shape (measured in ../shared/notes/MEASUREMENTS.md):
 - hdbscan refuses a sparse graph with several connected components, and bridging components with
   artificial edges distorts its cluster selection; one HDBSCAN per component matched dense HDBSCAN.
 - Distances 1 - cos are 0 (or slightly negative) for exact duplicates, and scipy drops stored zeros, which
-  would silently delete duplicate edges: distances are clipped to a small positive epsilon.
+  would silently delete duplicate edges. More: HDBSCAN's cluster stability grows with 1/distance, so among
+  near-copies the tightest pair wins (seven copies at cosine >= 0.99 came out as one pair and five noise
+  points). Distances below ``1 - copy_similarity`` are therefore raised to it: copies are equally close to
+  each other, and HDBSCAN judges only the looser links. (``cluster_selection_epsilon`` is no substitute:
+  in single-cluster mode hdbscan makes every point farther than epsilon noise.)
+- Within a component that HDBSCAN keeps whole, it labels only the members that stay to the component's
+  densest level; a member attached by looser links is left unclustered (on the seeds: 004's airspace
+  paragraph, at 0.78 to a pair at 0.80). Its pairs stay in the pairs table as evidence.
 - HDBSCAN can chain A~B~C where A and C are far apart. A cluster is meant to be one piece of reporting, not a
   topic, so each cluster keeps only members within the threshold of its representative; the rest are
   clustered again among themselves or left unclustered.
@@ -27,8 +34,6 @@ from scipy.sparse.csgraph import connected_components
 from embeddings.index import Neighbours
 
 log = logging.getLogger(__name__)
-
-_MIN_DISTANCE = 1e-6  # clip for exact duplicates: a stored zero would vanish from the sparse graph
 
 
 @dataclass(frozen=True)
@@ -76,30 +81,28 @@ def cluster_pairs(
     *,
     min_cluster_size: int = 2,
     min_samples: int = 1,
-    selection_method: str = "eom",
-    selection_epsilon: float | None = None,
+    copy_similarity: float = 0.98,
 ) -> list[Cluster]:
     """Clusters of near-duplicates among ``vectors`` (unit length), from the threshold graph ``pairs``.
 
     Args:
         threshold: the cosine every member must reach against its cluster's representative.
         min_cluster_size: HDBSCAN's smallest cluster; 2 lets a single copied paragraph form a cluster.
-        min_samples: HDBSCAN's neighbourhood size for core distances. 1 keeps every linked copy; higher
-            values make members with fewer than ``min_samples`` close neighbours noise.
-        selection_method: HDBSCAN's ``eom`` (fewer, larger clusters) or ``leaf`` (finer clusters).
-        selection_epsilon: HDBSCAN does not split clusters at distances below this. None means
-            ``1 - threshold``: near-copies are one cluster, however their tiny distances vary. (With 0, a
-            group of seven copies at cosine >= 0.99 came out as one pair and five noise points, because
-            HDBSCAN's stability grows with 1/distance and the tightest pair wins.)
+        min_samples: HDBSCAN's neighbourhood size for core distances; higher values judge a paragraph by its
+            farther neighbours, so weakly linked ones become noise sooner.
+        copy_similarity: pairs at or above this cosine count as copies: HDBSCAN never separates them by
+            their tiny differences. Must be above ``threshold``.
 
-    Clusters come sorted by their smallest member, so the order is the same on every run.
+    HDBSCAN runs with excess-of-mass selection; leaf selection ignores ``allow_single_cluster`` and turned
+    every two-member component into noise. Clusters come sorted by their smallest member, so the order is
+    the same on every run.
     """
+    if not threshold < copy_similarity < 1:
+        raise ValueError(f"copy_similarity {copy_similarity} must lie between threshold {threshold} and 1")
     n = vectors.shape[0]
     if len(pairs) == 0:
         return []
-    max_distance = 1.0 - threshold
-    epsilon = max_distance if selection_epsilon is None else selection_epsilon
-    distance = np.maximum(1.0 - pairs.similarity.astype(np.float64), _MIN_DISTANCE)
+    distance = np.maximum(1.0 - pairs.similarity.astype(np.float64), 1.0 - copy_similarity)
     graph = sp.coo_matrix((distance, (pairs.a, pairs.b)), shape=(n, n)).tocsr()
     graph = graph.maximum(graph.T).tocsr()
     n_components, labels = connected_components(graph, directed=False)
@@ -115,13 +118,11 @@ def cluster_pairs(
             metric="precomputed",
             min_cluster_size=min_cluster_size,
             min_samples=min_samples,
-            cluster_selection_method=selection_method,
-            cluster_selection_epsilon=epsilon,
             # The component is already split off from the rest, so it may legitimately be one cluster.
             allow_single_cluster=True,
-            # A pair missing from the graph is at least this far apart: it is what core distances use
-            # when a member has fewer than min_samples close neighbours.
-            max_dist=max_distance,
+            # A pair missing from the graph is at least this far apart: what core distances use when a
+            # paragraph has fewer than min_samples neighbours (else hdbscan refuses the sparse graph).
+            max_dist=1.0 - threshold,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=RuntimeWarning)
@@ -141,7 +142,9 @@ def split_to_representative(
 
     The representative is the medoid by mean cosine, found from the sum vector in O(m * dim), never an
     m x m matrix. Members below the threshold are split off and grouped again the same way; groups smaller
-    than ``min_cluster_size`` stay unclustered.
+    than ``min_cluster_size`` stay unclustered. Each pass costs O(m * dim); a loose group that sheds
+    one member per pass costs O(m^2 * dim) in all. Near-duplicate groups are small; a very large one means
+    the threshold is too low for the corpus.
     """
     out: list[Cluster] = []
     remaining = np.sort(members)

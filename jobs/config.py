@@ -96,9 +96,16 @@ class ClusterConfig(_Section):
     threshold: float = Field(0.75, gt=0.0, le=1.0)
     min_cluster_size: int = Field(2, ge=2)
     min_samples: int = Field(1, ge=1)
-    selection_method: Literal["eom", "leaf"] = "eom"
-    selection_epsilon: float | None = Field(None, ge=0.0, le=2.0)
+    copy_similarity: float = Field(0.98, gt=0.0, lt=1.0)
     include_boilerplate: bool = False
+
+    @model_validator(mode="after")
+    def _copies_above_threshold(self) -> ClusterConfig:
+        if self.copy_similarity <= self.threshold:
+            raise ValueError(
+                f"copy_similarity ({self.copy_similarity}) must be above threshold ({self.threshold})"
+            )
+        return self
 
 
 class JobConfig(_Section):

@@ -97,6 +97,8 @@ def _check_writable(folder: Path, key: str) -> None:
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{key} {folder} is a file, not a folder: point {key} at a folder")
     existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"{key} {folder}: {existing} is a file, not a folder: change {key}")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"{key} {folder}: cannot write to {existing}: fix its permissions or change {key}")
 
@@ -169,8 +171,7 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
             c.threshold,
             min_cluster_size=c.min_cluster_size,
             min_samples=c.min_samples,
-            selection_method=c.selection_method,
-            selection_epsilon=c.selection_epsilon,
+            copy_similarity=c.copy_similarity,
         )
         info.update(pairs=len(pairs), clusters=len(clusters))
 

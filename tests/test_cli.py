@@ -52,6 +52,7 @@ def test_console_script_runs_the_default_config_with_overrides(tmp_path: Path) -
         (["--run-date", "yesterday"], "YYYY-MM-DD"),
         (["--set", "embed.max_seq_length=1000"], "reads at most 512 tokens"),
         (["--output", "/dev/null"], "is a file, not a folder"),
+        (["--output", "/dev/null/out"], "/dev/null is a file, not a folder"),
     ],
 )
 def test_user_errors_exit_2_with_one_line_and_write_nothing(

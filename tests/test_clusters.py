@@ -65,8 +65,8 @@ def near_copies(n: int, noise: float, seed: int = 0) -> np.ndarray:
 
 
 def test_a_group_of_near_copies_is_one_cluster() -> None:
-    # HDBSCAN's stability grows with 1/distance: without selection_epsilon the tightest pair of these
-    # seven copies won and five were left unclustered.
+    # HDBSCAN's stability grows with 1/distance: without the copy_similarity floor the tightest pair of
+    # these seven copies won and five were left unclustered.
     vectors = near_copies(7, 0.08)
     assert (vectors @ vectors.T).min() > 0.99
     clusters = cluster_pairs(pairs_of(vectors, 0.75), vectors, 0.75)

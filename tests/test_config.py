@@ -32,6 +32,8 @@ def test_overrides_are_typed_and_validated(tmp_path: Path) -> None:
     assert str(config.run_date) == "2025-01-02"
     with pytest.raises(ConfigError, match=r"cluster\.threshold"):
         load_config(None, ["cluster.threshold=1.5"])
+    with pytest.raises(ConfigError, match="copy_similarity"):
+        load_config(None, ["cluster.threshold=0.99"])
     with pytest.raises(ConfigError, match="expected key=value"):
         load_config(None, ["cluster.threshold"])
 

@@ -93,3 +93,19 @@ def test_replace_date_keeps_only_the_new_run_of_that_day(tmp_path: Path) -> None
 def test_abort_removes_staging(tmp_path: Path) -> None:
     stage(tmp_path, "r1").abort()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_replace_date_removes_the_old_runs_row_before_its_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage(tmp_path, "r1").commit()
+    removed: list[str] = []
+    real_unlink = Path.unlink
+
+    def record(path: Path, missing_ok: bool = False) -> None:
+        removed.append(path.relative_to(tmp_path).parts[0])
+        real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", record)
+    stage(tmp_path, "r2").commit(replace_date=True)
+    assert removed == ["runs", "rejects"]  # a reader never sees r1's runs row without its tables
