@@ -35,6 +35,8 @@ from embeddings.index import Neighbours
 
 log = logging.getLogger(__name__)
 
+_TIE = 1e-5  # centralities closer than this are equal: float32 noise must not pick a representative
+
 
 @dataclass(frozen=True)
 class Pairs:
@@ -151,7 +153,8 @@ def split_to_representative(
     while remaining.shape[0] >= min_cluster_size:
         block = vectors[remaining]
         centrality = block @ block.sum(axis=0)
-        rep_local = int(np.argmax(centrality))  # first index on ties: deterministic
+        # Ties within float noise (every two-member cluster ties exactly) go to the earliest paragraph.
+        rep_local = int(np.flatnonzero(centrality >= centrality.max() - _TIE)[0])
         sims = np.minimum(block @ block[rep_local], 1.0)  # float32 rounding can exceed 1
         close = sims >= threshold
         close[rep_local] = True
