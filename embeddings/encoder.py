@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from embeddings.models import ModelError, model_identity, resolve_model_path
+from embeddings.finetune import adapter_digest, apply_adapter
+from embeddings.models import ModelError, model_identity, resolve_adapter, resolve_model_path
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ class SentenceTransformerEncoder:
             Longer texts are truncated by the model, and the job records which ones.
         threads: PyTorch intra-op threads; None leaves PyTorch's default (one per core).
         progress: show a progress bar while encoding.
+        adapter: a low-rank adapter (embeddings/finetune.py), by shipped name or file, merged into the
+            weights at load time; None uses the model as packaged.
     """
 
     def __init__(
@@ -51,6 +55,7 @@ class SentenceTransformerEncoder:
         max_seq_length: int | None = None,
         threads: int | None = None,
         progress: bool = False,
+        adapter: str | Path | None = None,
     ) -> None:
         folder = resolve_model_path(model)
         import torch
@@ -72,10 +77,15 @@ class SentenceTransformerEncoder:
                     f"model {model!r} reads at most {limit} tokens: set embed.max_seq_length to {limit} or less"
                 )
             self._model.max_seq_length = max_seq_length
+        adapter_file = resolve_adapter(adapter) if adapter is not None else None
+        if adapter_file is not None:
+            apply_adapter(self._model, adapter_file)
         self.name = model
         self.max_seq_length = int(self._model.max_seq_length)
         self.dim = int(self._model.get_embedding_dimension())
         self.identity = model_identity(folder, self.max_seq_length)
+        if adapter_file is not None:
+            self.identity += f"+adapter-{adapter_digest(adapter_file)}"
         self.batch_size = batch_size
         self.progress = progress
         log.info("model %s from %s (dim %d, max_seq_length %d)", model, folder, self.dim, self.max_seq_length)
@@ -101,6 +111,11 @@ class SentenceTransformerEncoder:
                 )
                 bar.update(len(batch))
         return vectors
+
+    @property
+    def model(self) -> object:
+        """The loaded SentenceTransformer (what an adapter is trained on)."""
+        return self._model
 
     def count_tokens(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

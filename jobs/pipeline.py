@@ -223,6 +223,7 @@ def _embed(
     if encoder is None:
         encoder = SentenceTransformerEncoder(
             e.model,
+            adapter=e.adapter,
             batch_size=e.batch_size,
             max_seq_length=e.max_seq_length,
             threads=threads,

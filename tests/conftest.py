@@ -18,8 +18,9 @@ DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
 
 @pytest.fixture(scope="session")
 def encoder() -> SentenceTransformerEncoder:
-    """The default model, loaded once (about 5 s)."""
-    return SentenceTransformerEncoder("all-MiniLM-L6-v2", threads=2)
+    """The default config's model and adapter, loaded once (about 5 s)."""
+    embed = load_config(DEFAULT_CONFIG).embed
+    return SentenceTransformerEncoder(embed.model, adapter=embed.adapter, threads=2)
 
 
 def run_on(input_path: Path, output: Path, encoder: SentenceTransformerEncoder, *overrides: str) -> RunResult:

@@ -67,3 +67,9 @@ def test_plain_values_are_not_read_as_yaml() -> None:
     assert str(config.run_date) == "2025-11-21"
     with pytest.raises(ConfigError, match=r"input\.path"):  # via --set the same text is a YAML date
         load_config(None, ["input.path=2025-11-21"])
+
+
+def test_every_shipped_config_loads() -> None:
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        config = load_config(path)
+        assert config.cluster.copy_similarity > config.cluster.threshold, path

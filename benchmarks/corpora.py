@@ -1,0 +1,87 @@
+"""Labeled corpora from ``../shared/data`` turned into the job's input (one JSONL record per article).
+
+- MRPC (Dolan & Brockett, 2005): every sentence is a paragraph of its own article, its outlet the site
+  that published it; the labels are the judged sentence pairs.
+- BASIL (Fan et al., EMNLP 2019): 100 events, each reported by Fox News, the New York Times and HuffPost;
+  the label of every article is its event.
+
+Both are research/evaluation-only data: they are read in place and never copied into the repository.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class PairSet:
+    """MRPC's judged pairs of one split: sentence ids and whether the judges called them equivalent."""
+
+    a: list[str]
+    b: list[str]
+    label: list[bool]
+
+
+@dataclass(frozen=True)
+class LabeledCorpus:
+    """Articles in the job's JSONL shape, plus each article's group label (BASIL: its event)."""
+
+    articles: list[dict]
+    group_of_article: dict[str, str]
+
+
+def _tsv(path: Path) -> list[list[str]]:
+    # The MRPC files start with a BOM and hold raw quotes: quoting must be off.
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return rows[1:]
+
+
+def mrpc_pairs(folder: Path, split: str) -> PairSet:
+    """The judged pairs of ``split`` (``train`` or ``test``)."""
+    rows = _tsv(folder / f"msr_paraphrase_{split}.txt")
+    return PairSet([r[1] for r in rows], [r[2] for r in rows], [r[0] == "1" for r in rows])
+
+
+def mrpc_texts(folder: Path) -> dict[str, str]:
+    """Sentence id -> sentence, for every sentence of the corpus."""
+    return {row[0]: row[1] for row in _tsv(folder / "msr_paraphrase_data.txt")}
+
+
+def mrpc_articles(folder: Path, pairs: PairSet) -> list[dict]:
+    """One article per sentence of ``pairs``; outlet = the publishing site's host (else agency, else unknown)."""
+    wanted = set(pairs.a) | set(pairs.b)
+    articles = []
+    for sid, text, _author, url, agency, *_ in _tsv(folder / "msr_paraphrase_data.txt"):
+        if sid not in wanted:
+            continue
+        host = url.removeprefix("www.") if url != "*" else ""
+        outlet = host or (agency if agency != "*" else "") or "unknown"
+        articles.append({"article_id": sid, "outlet": outlet, "text": text})
+    missing = wanted - {a["article_id"] for a in articles}
+    if missing:
+        raise ValueError(f"{folder}: {len(missing)} pair sentence ids missing from msr_paraphrase_data.txt")
+    return articles
+
+
+def basil_corpus(folder: Path) -> LabeledCorpus:
+    """BASIL's 300 articles, paragraphs one per line, labeled by event (``triplet-uuid``)."""
+    articles, groups = [], {}
+    for path in sorted((folder / "articles").glob("*/*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        paragraphs = [" ".join(sentences).strip() for sentences in doc["body-paragraphs"]]
+        articles.append(
+            {
+                "article_id": doc["uuid"],
+                "outlet": doc["source"].lower(),  # upstream mixes NYT/nyt in 4 triplets
+                "title": doc.get("title"),
+                "url": doc.get("url"),
+                "published_at": doc.get("date"),
+                "text": "\n".join(p for p in paragraphs if p),
+            }
+        )
+        groups[doc["uuid"]] = doc["triplet-uuid"]
+    return LabeledCorpus(articles, groups)
