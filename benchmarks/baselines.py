@@ -1,0 +1,58 @@
+"""Baselines scored in the same run as the job, so the quality table shows what each part buys.
+
+- MinHash LSH over word n-gram shingles, then connected components: the classic near-duplicate detector
+  (Broder 1997; datasketch's MinHashLSH), which NEWS-COPY (Silcock et al., ICLR 2023) also compares against.
+- The job's own embeddings with a plain cosine threshold on the kNN graph, then connected components:
+  what the embeddings give without HDBSCAN and without the pair verifier.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from datasketch import MinHash, MinHashLSH
+from scipy.sparse.csgraph import connected_components
+
+from embeddings.index import build_index, search
+from jobs.clusters import threshold_pairs
+
+_WORD = re.compile(r"\w+")
+
+
+def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected-component label of each of ``n`` items linked by the edges ``a[i] - b[i]``."""
+    graph = sp.coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def shingles(text: str, ngram: int) -> set[bytes]:
+    """Lower-cased word n-grams; a text shorter than ``ngram`` words is one shingle."""
+    words = _WORD.findall(text.lower())
+    return {" ".join(words[i : i + ngram]).encode() for i in range(max(1, len(words) - ngram + 1))}
+
+
+def minhash_labels(
+    texts: Sequence[str], *, threshold: float = 0.5, ngram: int = 3, num_perm: int = 128, seed: int = 1
+) -> np.ndarray:
+    """Component labels of texts linked when LSH finds them at estimated Jaccard >= ``threshold``."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    hashes = MinHash.bulk([sorted(shingles(t, ngram)) for t in texts], num_perm=num_perm, seed=seed)
+    a, b = [], []
+    for i, h in enumerate(hashes):
+        for j in lsh.query(h):
+            # LSH returns candidates: keep only those whose estimated Jaccard reaches the threshold.
+            if hashes[j].jaccard(h) >= threshold:
+                a.append(j)
+                b.append(i)
+        lsh.insert(i, h)
+    return components(len(texts), np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
+
+
+def cosine_labels(vectors: np.ndarray, *, threshold: float, k: int = 10) -> np.ndarray:
+    """Component labels of unit vectors linked when one is among the other's ``k`` nearest at >= ``threshold``."""
+    neighbours = search(build_index(vectors, kind="flat"), vectors, k)
+    pairs = threshold_pairs(neighbours, threshold)
+    return components(vectors.shape[0], pairs.a, pairs.b)

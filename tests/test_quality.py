@@ -1,0 +1,84 @@
+"""The quality benchmark's parts: metrics, baselines, corpora, threshold fitting (the full run is a benchmark)."""
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from benchmarks import corpora
+from benchmarks.baselines import cosine_labels, minhash_labels
+from benchmarks.fit import best_threshold
+from benchmarks.metrics import pair_scores, partition_scores
+from benchmarks.quality import markdown
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_partition_scores_match_brute_force_pair_counting() -> None:
+    rng = np.random.default_rng(0)
+    truth = [f"t{x}" for x in rng.integers(0, 6, 40)]
+    predicted = [f"p{x}" for x in rng.integers(0, 8, 40)]
+    scores = partition_scores(truth, predicted)
+    pairs = list(itertools.combinations(range(40), 2))
+    same_t = {p for p in pairs if truth[p[0]] == truth[p[1]]}
+    same_p = {p for p in pairs if predicted[p[0]] == predicted[p[1]]}
+    assert scores["precision"] == pytest.approx(len(same_t & same_p) / len(same_p))
+    assert scores["recall"] == pytest.approx(len(same_t & same_p) / len(same_t))
+    assert scores["ari"] == pytest.approx(adjusted_rand_score(truth, predicted))
+    perfect = partition_scores(truth, [t.replace("t", "x") for t in truth])
+    assert perfect == {"ari": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0}
+
+
+def test_pair_scores() -> None:
+    s = pair_scores([True, True, False, False], [True, False, True, False])
+    assert (s.accuracy, s.precision, s.recall, s.f1) == (0.5, 0.5, 0.5, 0.5)
+
+
+def test_best_threshold_maximises_accuracy() -> None:
+    sims = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    cut, accuracy = best_threshold(sims, np.array([1, 1, 0, 1, 0]))
+    assert (accuracy == 0.8 and 0.5 < cut < 0.6) or 0.7 < cut < 0.8
+    assert ((sims >= cut) == np.array([1, 1, 0, 1, 0])).mean() == accuracy
+
+
+def test_minhash_links_copies_not_rewrites() -> None:
+    wire = "The central bank raised its key interest rate by half a point to 6.5 pct on Tuesday, citing inflation."
+    texts = [
+        wire,
+        wire.replace("Tuesday", "Tuesday morning"),
+        "Grain exports fell sharply in March as prices rose.",
+    ]
+    labels = minhash_labels(texts, threshold=0.5)
+    assert labels[0] == labels[1] != labels[2]
+
+
+def test_cosine_components_follow_the_threshold() -> None:
+    v = np.array([[1, 0], [0.96, 0.28], [0, 1]], dtype=np.float32)
+    assert list(cosine_labels(v, threshold=0.9, k=2)) == [0, 0, 1]
+    assert len(set(cosine_labels(v, threshold=0.99, k=2))) == 3
+
+
+def test_markdown_has_one_table_per_corpus() -> None:
+    text = markdown(
+        [{"corpus": "A", "method": "x", "f1": 0.5}, {"corpus": "B", "method": "y", "f1": 1.0}], "head"
+    )
+    assert "### A" in text and "### B" in text and "| x | 0.500 |" in text
+
+
+@pytest.mark.skipif(not (DATA / "mrpc").is_dir(), reason="needs ../shared/data/mrpc")
+def test_mrpc_articles_cover_every_test_sentence() -> None:
+    pairs = corpora.mrpc_pairs(DATA / "mrpc", "test")
+    assert len(pairs.a) == 1725 and sum(pairs.label) == 1147
+    articles = corpora.mrpc_articles(DATA / "mrpc", pairs)
+    assert {a["article_id"] for a in articles} == set(pairs.a) | set(pairs.b)
+    assert all(a["outlet"] and a["text"] for a in articles)
+
+
+@pytest.mark.skipif(not (DATA / "basil").is_dir(), reason="needs ../shared/data/basil")
+def test_basil_has_100_events_of_three_outlets() -> None:
+    corpus = corpora.basil_corpus(DATA / "basil")
+    assert len(corpus.articles) == 300
+    assert len(set(corpus.group_of_article.values())) == 100
+    assert {a["outlet"] for a in corpus.articles} == {"fox", "nyt", "hpo"}
