@@ -14,7 +14,10 @@ Why this shape (measured in ../shared/notes/MEASUREMENTS.md):
   in single-cluster mode hdbscan makes every point farther than epsilon noise.)
 - Within a component that HDBSCAN keeps whole, it labels only the members that stay to the component's
   densest level; a member attached by looser links is left unclustered (on the seeds: 004's airspace
-  paragraph, at 0.78 to a pair at 0.80). Its pairs stay in the pairs table as evidence.
+  paragraph, at 0.78 to a pair at 0.80). That guards against topic-level links, but it also dropped
+  copies with typos or light paraphrase next to tighter copies (syndication recall 0.72). So a left-out
+  paragraph linked at ``attach_similarity`` or more joins its strongest link's cluster; looser ones stay
+  out, and their pairs stay in the pairs table as evidence.
 - HDBSCAN can chain A~B~C where A and C are far apart. A cluster is meant to be one piece of reporting, not a
   topic, so each cluster keeps only members within the threshold of its representative; the rest are
   clustered again among themselves or left unclustered.
@@ -22,6 +25,7 @@ Why this shape (measured in ../shared/notes/MEASUREMENTS.md):
 
 from __future__ import annotations
 
+import heapq
 import logging
 import warnings
 from dataclasses import dataclass
@@ -84,6 +88,7 @@ def cluster_pairs(
     min_cluster_size: int = 2,
     min_samples: int = 1,
     copy_similarity: float = 0.98,
+    attach_similarity: float | None = 0.85,
 ) -> list[Cluster]:
     """Clusters of near-duplicates among ``vectors`` (unit length), from the threshold graph ``pairs``.
 
@@ -94,6 +99,12 @@ def cluster_pairs(
             farther neighbours, so weakly linked ones become noise sooner.
         copy_similarity: pairs at or above this cosine count as copies: HDBSCAN never separates them by
             their tiny differences. Must be above ``threshold``.
+        attach_similarity: a paragraph HDBSCAN leaves unclustered joins the cluster of a paragraph it is
+            linked to at this cosine or more (strongest links first, so chains attach too); such paragraphs
+            linked only among themselves form a cluster. The split around the representative still applies.
+            Without it (None), HDBSCAN drops copies only a little looser than their group (a copy with typos
+            next to four exact copies). Below ``threshold`` it acts as ``threshold``: weaker pairs are not
+            in the graph.
 
     HDBSCAN runs with excess-of-mass selection; leaf selection ignores ``allow_single_cluster`` and turned
     every two-member component into noise. Clusters come sorted by their smallest member, so the order is
@@ -126,15 +137,54 @@ def cluster_pairs(
             # paragraph has fewer than min_samples neighbours (else hdbscan refuses the sparse graph).
             max_dist=1.0 - threshold,
         )
+        sub = graph[nodes][:, nodes]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=RuntimeWarning)
-            found = model.fit(graph[nodes][:, nodes]).labels_
+            found = model.fit(sub).labels_
+        if attach_similarity is not None:
+            found = attach_unclustered(found, sub, 1.0 - max(attach_similarity, threshold))
         for label in np.unique(found[found >= 0]):
             group = nodes[found == label]
             clusters.extend(split_to_representative(group, vectors, threshold, min_cluster_size))
     clusters.sort(key=lambda c: int(c.members[0]))
     log.info("%d pairs, %d components to cluster, %d clusters", len(pairs), len(candidates), len(clusters))
     return clusters
+
+
+def attach_unclustered(labels: np.ndarray, distances: sp.csr_matrix, max_distance: float) -> np.ndarray:
+    """``labels`` with -1 nodes joined to a labeled neighbour through links no longer than ``max_distance``.
+
+    Strongest links first, like Prim's algorithm (a heap of links out of the labeled set), so a chain of
+    unlabeled nodes attaches through its strongest links in O(E log E). Unlabeled nodes left that are linked
+    among themselves that closely form new labels; the rest stay -1.
+    """
+    labels = labels.copy()
+    strong = distances.multiply(distances <= max_distance).tocsr()
+    strong.eliminate_zeros()  # distances are floored above 0, so only the dropped links are zeros
+    indptr, indices, data = strong.indptr, strong.indices, strong.data
+
+    def links(u: int) -> list[tuple[float, int, int]]:
+        return [
+            (float(data[j]), int(indices[j]), u)
+            for j in range(indptr[u], indptr[u + 1])
+            if labels[indices[j]] < 0
+        ]
+
+    heap = [link for u in np.flatnonzero(labels >= 0) for link in links(int(u))]
+    heapq.heapify(heap)
+    while heap:
+        _, v, u = heapq.heappop(heap)
+        if labels[v] < 0:
+            labels[v] = labels[u]
+            for link in links(v):
+                heapq.heappush(heap, link)
+    rest = np.flatnonzero(labels < 0)
+    if rest.size:
+        _, groups = connected_components(strong[rest][:, rest], directed=False)
+        sizes = np.bincount(groups)
+        new = sizes[groups] >= 2
+        labels[rest[new]] = labels.max() + 1 + groups[new]
+    return labels
 
 
 def split_to_representative(

@@ -172,6 +172,7 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
             min_cluster_size=c.min_cluster_size,
             min_samples=c.min_samples,
             copy_similarity=c.copy_similarity,
+            attach_similarity=c.attach_similarity,
         )
         info.update(pairs=len(pairs), clusters=len(clusters))
 

@@ -1,7 +1,8 @@
 import numpy as np
+import scipy.sparse as sp
 
 from embeddings.index import Neighbours, build_index, search
-from jobs.clusters import Pairs, cluster_pairs, split_to_representative, threshold_pairs
+from jobs.clusters import Pairs, attach_unclustered, cluster_pairs, split_to_representative, threshold_pairs
 
 
 def unit(rows: list[list[float]]) -> np.ndarray:
@@ -87,3 +88,39 @@ def test_split_to_representative_peels_off_far_members() -> None:
     clusters = split_to_representative(np.arange(5), vectors, 0.9, min_cluster_size=2)
     assert sorted(c.members.tolist() for c in clusters) == [[0, 1, 2], [3, 4]]
     assert clusters[0].representative == 1  # the medoid of the three
+
+
+def test_copies_looser_than_their_group_are_attached() -> None:
+    # Four exact copies and one copy with typos at cosine 0.95: HDBSCAN keeps the tight four at the densest
+    # level and leaves the fifth unclustered; attaching (links >= 0.9) gives it back to its group.
+    vectors = unit([at_angle(1.0)] * 4 + [at_angle(0.95), [0, 0, 1]])
+    pairs = pairs_of(vectors, 0.75)
+    assert [c.members.tolist() for c in cluster_pairs(pairs, vectors, 0.75, attach_similarity=None)] == [
+        [0, 1, 2, 3]
+    ]
+    assert [c.members.tolist() for c in cluster_pairs(pairs, vectors, 0.75, attach_similarity=0.9)] == [
+        [0, 1, 2, 3, 4]
+    ]
+    # A looser link than attach_similarity stays out: HDBSCAN's judgement holds for topic-level links.
+    assert [c.members.tolist() for c in cluster_pairs(pairs, vectors, 0.75, attach_similarity=0.96)] == [
+        [0, 1, 2, 3]
+    ]
+
+
+def test_attach_follows_the_strongest_links_and_groups_the_rest() -> None:
+    distances = sp.csr_matrix(
+        np.array(
+            [
+                [0, 0.01, 0.05, 0, 0, 0],
+                [0.01, 0, 0, 0, 0, 0],
+                [0.05, 0, 0, 0.08, 0, 0],  # 2 joins 0's label, then 3 joins through 2 (a chain)
+                [0, 0, 0.08, 0, 0, 0],
+                [0, 0, 0, 0, 0, 0.02],  # 4 and 5: linked only to each other: a new label
+                [0, 0, 0, 0, 0.02, 0],
+            ]
+        )
+    )
+    labels = attach_unclustered(np.array([0, 0, -1, -1, -1, -1]), distances, max_distance=0.1)
+    assert labels[2] == labels[3] == 0 and labels[4] == labels[5] not in (-1, 0)
+    cut = attach_unclustered(np.array([0, 0, -1, -1, -1, -1]), distances, max_distance=0.06)
+    assert cut[2] == 0 and cut[3] == -1
