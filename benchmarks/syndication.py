@@ -3,7 +3,9 @@ outlets make, and the ground truth says which paragraphs come from the same wire
 
 The wire ("reuters-wire") publishes each picked story as it is; fictional outlets, each with a house style,
 republish some of the stories with rewritten leads, trimmed endings and sentences, their own datelines,
-bylines and boilerplate, reordered sentences, typos and rule-based paraphrases. Paragraph boundaries are
+bylines and boilerplate, reordered sentences, typos and rule-based paraphrases. Most outlets also spell
+out the wire's abbreviations ("mln dlrs") in every paragraph, and a quarter reach the corpus as scanned
+print with OCR noise in every paragraph. Paragraph boundaries are
 never moved, so the labels partition the content paragraphs: every copy of a wire paragraph carries that
 paragraph's id ``"<story_id>:<index>"``, and added text (bylines, boilerplate) carries None. Stories are
 picked in groups that share a Reuters topic and are close in date, so topic alone does not tell copies
@@ -66,7 +68,8 @@ PARAPHRASE = "paraphrase"
 TRIM_SENTENCE = "trim_sentence"
 REORDER = "reorder"
 TYPOS = "typos"
-EDIT_TYPES = (DATELINE, LEAD_REWRITE, PARAPHRASE, TRIM_SENTENCE, REORDER, TYPOS)
+HOUSE_STYLE = "house_style"
+EDIT_TYPES = (DATELINE, LEAD_REWRITE, PARAPHRASE, TRIM_SENTENCE, REORDER, TYPOS, HOUSE_STYLE)
 # What an added paragraph (label None) is.
 BYLINE = "byline"
 BOILERPLATE = "boilerplate"
@@ -90,6 +93,12 @@ P_TRIM_SENTENCE = 0.2  # per paragraph with two or more sentences
 P_REORDER = 0.12  # per paragraph with two or more sentences
 P_TYPOS = 0.25  # per paragraph
 P_BYLINE = 0.8  # per article; the house boilerplate probabilities are fixed per outlet
+# Per outlet: newspapers print "15 million dollars", not the wire's "15 mln dlrs", so most outlets spell
+# out wire abbreviations in every paragraph they run; and some outlets reach the corpus as scanned print,
+# with OCR noise in every paragraph (as in NEWS-COPY's newspaper scans).
+P_SPELLS_OUT = 0.75
+P_SCANNED = 0.25
+SCANNED_TYPO_RATE = (0.01, 0.03)
 
 _REPORTER_FIRST = ("Jane", "Michael", "Priya", "Carlos", "Emma", "David", "Aiko", "Samuel", "Fatima", "Laura")
 _REPORTER_LAST = ("Smith", "Okafor", "Lindqvist", "Moreau", "Tanaka", "Brennan", "Haddad", "Reyes", "Walsh")
@@ -238,6 +247,8 @@ class Outlet:
     p_related: float
     subscribe: str
     p_subscribe: float
+    spells_out: bool  # writes out wire abbreviations (mln, dlrs, pct) in every paragraph
+    scanned: bool  # every paragraph carries OCR noise at typo_rate
 
 
 @dataclass
@@ -443,12 +454,13 @@ def _repeats(grams: list[set[tuple[str, ...]]], seen: set[tuple[str, ...]]) -> b
 
 def _house_style(name: str, rng: random.Random) -> Outlet:
     reporters = tuple(f"{rng.choice(_REPORTER_FIRST)} {rng.choice(_REPORTER_LAST)}" for _ in range(3))
+    scanned = rng.random() < P_SCANNED
     return Outlet(
         name=name,
         display="The " + name.replace("-", " ").title(),
         coverage=rng.uniform(0.5, 2.0),
         intensity=rng.uniform(0.3, 1.5),
-        typo_rate=rng.uniform(0.005, 0.02),
+        typo_rate=rng.uniform(*SCANNED_TYPO_RATE) if scanned else rng.uniform(0.005, 0.02),
         reporters=reporters,
         byline=rng.choice(_BYLINES),
         dateline=rng.choice(_DATELINES),
@@ -457,6 +469,8 @@ def _house_style(name: str, rng: random.Random) -> Outlet:
         p_related=rng.choice((0.0, 0.3, 0.6)),
         subscribe=rng.choice(_SUBSCRIBE),
         p_subscribe=rng.choice((0.0, 0.4, 0.8)),
+        spells_out=rng.random() < P_SPELLS_OUT,
+        scanned=scanned,
     )
 
 
@@ -490,17 +504,19 @@ def _republish(
             text = _record(text, _rewrite_lead(text, rng), LEAD_REWRITE, edits)
         if happens(P_PARAPHRASE):
             text = _record(text, _paraphrase(text, rng), PARAPHRASE, edits)
-        sentences = _sentences(text)
+        sentences = split_sentences(text)
         if len(sentences) > 1 and happens(P_TRIM_SENTENCE):
             text = _record(text, _drop_sentence(sentences, rng), TRIM_SENTENCE, edits)
-        sentences = _sentences(text)
+        sentences = split_sentences(text)
         if len(sentences) > 1 and happens(P_REORDER):
             i, j = rng.sample(range(len(sentences)), 2)
             sentences[i], sentences[j] = sentences[j], sentences[i]
             text = _record(text, " ".join(sentences), REORDER, edits)
+        if outlet.spells_out:
+            text = _record(text, _expand_abbreviations(text, rng), HOUSE_STYLE, edits)
         if order == 0 and outlet.dateline:
             text = _record(text, _dateline(outlet.dateline, story.dateline) + text, DATELINE, edits)
-        if happens(P_TYPOS):
+        if outlet.scanned or happens(P_TYPOS):
             text = _record(text, _typos(text, outlet.typo_rate, rng), TYPOS, edits)
         draft.add(text, f"{story.story_id}:{index}", edits)
     if with_byline and at_end:
@@ -531,13 +547,14 @@ def _dateline(template: str, wire_dateline: str) -> str:
     return template.format(upper=parts["place"].upper(), place=place, date=parts["date"].title())
 
 
-def _sentences(text: str) -> list[str]:
-    sentences, start = [], 0
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a wire paragraph (abbreviations such as "Corp." and "U.S." do not end one)."""
+    found, start = [], 0
     for boundary in _BOUNDARY.finditer(text):
         if not _NOT_AN_END.search(text[start : boundary.start() + 1]):
-            sentences.append(text[start : boundary.end()].strip())
+            found.append(text[start : boundary.end()].strip())
             start = boundary.end()
-    return [*sentences, text[start:].strip()]
+    return [*found, text[start:].strip()]
 
 
 def _drop_sentence(sentences: list[str], rng: random.Random) -> str:
@@ -550,7 +567,7 @@ def _drop_sentence(sentences: list[str], rng: random.Random) -> str:
 
 def _rewrite_lead(paragraph: str, rng: random.Random) -> str:
     """The first sentence with its attribution or opening clause moved and abbreviations spelled out."""
-    first, *rest = _sentences(paragraph)
+    first, *rest = split_sentences(paragraph)
     rewrites = []
     if (match := _SAID_THAT.match(first)) and " said" not in match["what"]:
         who, what = match["who"], match["what"]
@@ -603,7 +620,7 @@ def _paraphrase(paragraph: str, rng: random.Random) -> str:
             return word
         return _match_case(word, rng.choice(_SYNONYMS[word.lower()]))
 
-    sentences = _sentences(paragraph)
+    sentences = split_sentences(paragraph)
     for i, sentence in enumerate(sentences):
         if rng.random() < P_PARAPHRASE_SENTENCE:
             sentence = _SYNONYM.sub(synonym, _expand_abbreviations(sentence, rng))
