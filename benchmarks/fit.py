@@ -1,7 +1,13 @@
 """Fit the knobs that need labeled data, on MRPC **train** only, reproducibly (fixed seeds).
 
 MRPC train is split once (seed 0): 85% trains the embedding adapter (embeddings/finetune.py), the other
-15% (dev) picks the cosine threshold that the default config uses. MRPC test is never read here.
+15% (dev) picks the cosine threshold that configs/adapter.yaml uses. MRPC test is never read here.
+
+MRPC judges single sentences and calls a sentence that adds a fact "not equivalent"; trained on it alone,
+the adapter also pulls a one-sentence report away from a paragraph that contains it (the seeds' airspace
+pair). ``--reuters N`` adds pairs from N Reuters-21578 stories that the syndication benchmark does not
+use (none shares an 8-word run with its stories): a paragraph and one of its sentences, a paragraph and
+itself less a sentence (same), and two paragraphs of one story (same story, another fact: different).
 
 Usage: ``python -m benchmarks.fit [--data ../shared/data] [--out embeddings/adapters/...safetensors]``
 (about 10 minutes on 2 cores).
@@ -10,6 +16,7 @@ Usage: ``python -m benchmarks.fit [--data ../shared/data] [--out embeddings/adap
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
 from collections.abc import Sequence
@@ -17,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import syndication
 from benchmarks.corpora import mrpc_pairs, mrpc_texts
 from embeddings.encoder import SentenceTransformerEncoder
 from embeddings.finetune import AdapterParams, adapter_digest, params_metadata, save_adapter, train_adapter
@@ -38,14 +46,56 @@ def best_threshold(similarity: np.ndarray, same: np.ndarray) -> tuple[float, flo
     return cut, float(correct[i] / len(s))
 
 
+def _grams(text: str, n: int = 8) -> set[str]:
+    words = text.lower().split()
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def reuters_pairs(
+    stories: Sequence[syndication.Story], n_stories: int, seed: int = 0
+) -> list[tuple[str, str, bool]]:
+    """Same-fact and same-story pairs from Reuters stories outside the syndication benchmark (seed 0)."""
+    used = {
+        label.split(":")[0]
+        for labels in syndication.generate(stories, seed=0).labels.values()
+        for label in labels
+        if label
+    }
+    held_out = set().union(*(_grams(p) for s in stories if s.story_id in used for p in s.paragraphs))
+    rng = random.Random(seed)
+    pairs: list[tuple[str, str, bool]] = []
+    for story in rng.sample(stories, len(stories)):
+        if len(pairs) >= 3 * n_stories:
+            break
+        prose = [normalize(p) for p in story.paragraphs if syndication.is_prose(p)]
+        if story.story_id in used or len(prose) < 2 or any(_grams(p) & held_out for p in prose):
+            continue
+        first, second = rng.sample(prose, 2)
+        parts = [x for x in syndication.split_sentences(first) if len(x.split()) >= 8]
+        if len(parts) < 2:
+            continue
+        drop = rng.randrange(len(parts))
+        pairs += [
+            (parts[rng.randrange(len(parts))], first, True),
+            (first, " ".join(x for i, x in enumerate(parts) if i != drop), True),
+            (first, second, False),
+        ]
+    return pairs
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.fit", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument(
-        "--out", type=Path, default=ROOT / "embeddings" / "adapters" / "all-MiniLM-L6-v2-mrpc.safetensors"
+        "--out",
+        type=Path,
+        default=ROOT / "embeddings" / "adapters" / "all-MiniLM-L6-v2-mrpc-reuters.safetensors",
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--reuters", type=int, default=800, help="Reuters stories to add pairs from (0: MRPC only)"
+    )
     args = parser.parse_args(argv)
     set_threads(args.threads)
     train = mrpc_pairs(args.data / "mrpc", "train")
@@ -57,11 +107,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     order = np.random.default_rng(0).permutation(len(pairs))
     cut = round((1 - DEV_SHARE) * len(pairs))
     fit, dev = [pairs[i] for i in order[:cut]], [pairs[i] for i in order[cut:]]
+    stories = syndication.load_stories(args.data / "reuters21578") if args.reuters else []
+    extra = reuters_pairs(stories, args.reuters) if args.reuters else []
+    print(f"{len(fit)} MRPC train pairs + {len(extra)} Reuters pairs")
+    fit = fit + extra
     encoder = SentenceTransformerEncoder(args.model, threads=args.threads, progress=False)
     params = AdapterParams()
     start = time.perf_counter()
     tensors = train_adapter(encoder.model, fit, params)
-    print(f"trained on {len(fit)} MRPC train pairs in {time.perf_counter() - start:.0f} s")
+    print(f"trained on {len(fit)} pairs in {time.perf_counter() - start:.0f} s")
     save_adapter(
         tensors, args.out, params_metadata(params, base_model=args.model, data="MRPC train, 85% (seed 0)")
     )

@@ -10,7 +10,7 @@
   the job's own vectors with a plain cosine threshold + connected components.
 
 Usage: ``python -m benchmarks.quality [--config CONFIG ...] [--data ../shared/data]`` (default: compares
-configs/default.yaml with configs/mrpc-adapter.yaml).
+configs/default.yaml with the ablation benchmarks/configs/no-attach.yaml and with configs/adapter.yaml).
 """
 
 from __future__ import annotations
@@ -247,7 +247,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--config",
         type=Path,
         nargs="+",
-        default=[ROOT / "configs" / "default.yaml", ROOT / "configs" / "mrpc-adapter.yaml"],
+        default=[
+            ROOT / "configs" / "default.yaml",
+            ROOT / "benchmarks" / "configs" / "no-attach.yaml",
+            ROOT / "configs" / "adapter.yaml",
+        ],
         help="configs to compare (the first also sets the baselines' vectors and threshold)",
     )
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")

@@ -32,6 +32,11 @@ class AdapterParams:
     rank, alpha: LoRA rank and scale (the update is ``alpha / rank * B @ A``).
     epochs, batch_size, learning_rate, warmup: AdamW with linear warm-up then linear decay.
     margin: contrastive loss margin on cosine distance: pairs judged different are pushed at least this far.
+    in_batch_weight: weight of a multiple-negatives ranking loss (Henderson et al., 2017) over the batch:
+        each pair judged same must outscore its text against the batch's other texts, which are mostly
+        other stories. Judged pairs alone are all same-story, so without it the adapter learns nothing
+        about other stories and draws same-topic paragraphs together. 0 turns it off.
+    scale: the ranking loss's similarity scale (inverse temperature).
     max_seq_length: tokens per sentence while training.
     seed: every random choice (initialisation, dropout, batch order).
     """
@@ -43,6 +48,8 @@ class AdapterParams:
     learning_rate: float = 3e-4
     warmup: float = 0.1
     margin: float = 0.5
+    in_batch_weight: float = 1.0
+    scale: float = 20.0
     max_seq_length: int = 128
     seed: int = 0
 
@@ -113,6 +120,8 @@ def train_adapter(
                 loss = (
                     same * distance.pow(2) + (1 - same) * torch.relu(params.margin - distance).pow(2)
                 ).mean()
+                if params.in_batch_weight and bool(same.any()):
+                    loss = loss + params.in_batch_weight * _in_batch_loss(a, b, same.bool(), params.scale)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -126,6 +135,13 @@ def train_adapter(
         **{f"{name}.A": m.A.detach().clone() for name, m in wrapped.items()},
         **{f"{name}.B": (m.B.detach() * scale).clone() for name, m in wrapped.items()},
     }
+
+
+def _in_batch_loss(a: torch.Tensor, b: torch.Tensor, same: torch.Tensor, scale: float) -> torch.Tensor:
+    """Cross-entropy of each same pair's text ``a[i]`` picking ``b[i]`` among all of the batch's ``b``."""
+    scores = scale * torch.nn.functional.normalize(a, dim=-1) @ torch.nn.functional.normalize(b, dim=-1).T
+    rows = torch.nonzero(same).flatten()
+    return torch.nn.functional.cross_entropy(scores[rows], rows)
 
 
 def save_adapter(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, object]) -> None:

@@ -88,7 +88,7 @@ def cluster_pairs(
     min_cluster_size: int = 2,
     min_samples: int = 1,
     copy_similarity: float = 0.98,
-    attach_similarity: float | None = 0.85,
+    attach_similarity: float | None = 0.80,
 ) -> list[Cluster]:
     """Clusters of near-duplicates among ``vectors`` (unit length), from the threshold graph ``pairs``.
 
@@ -159,7 +159,8 @@ def attach_unclustered(labels: np.ndarray, distances: sp.csr_matrix, max_distanc
     among themselves that closely form new labels; the rest stay -1.
     """
     labels = labels.copy()
-    strong = distances.multiply(distances <= max_distance).tocsr()
+    strong = distances.tocsr(copy=True)
+    strong.data[strong.data > max_distance] = 0  # on stored links only: a dense comparison would be N x N
     strong.eliminate_zeros()  # distances are floored above 0, so only the dropped links are zeros
     indptr, indices, data = strong.indptr, strong.indices, strong.data
 

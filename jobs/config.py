@@ -98,7 +98,7 @@ class ClusterConfig(_Section):
     min_cluster_size: int = Field(2, ge=2)
     min_samples: int = Field(1, ge=1)
     copy_similarity: float = Field(0.98, gt=0.0, lt=1.0)
-    attach_similarity: float | None = Field(0.85, gt=0.0, le=1.0)
+    attach_similarity: float | None = Field(0.80, gt=0.0, le=1.0)
     include_boilerplate: bool = False
 
     @model_validator(mode="after")

@@ -30,10 +30,10 @@ def plain() -> SentenceTransformerEncoder:
 
 
 def test_shipped_adapter_resolves_and_names_the_alternatives(tmp_path: Path) -> None:
-    shipped = resolve_adapter("all-MiniLM-L6-v2-mrpc")
+    shipped = resolve_adapter("all-MiniLM-L6-v2-mrpc-reuters")
     assert shipped.parent == ADAPTER_DIR and shipped.is_file()
     assert resolve_adapter(str(shipped)) == shipped
-    with pytest.raises(ModelError, match=r"all-MiniLM-L6-v2-mrpc.*or null"):
+    with pytest.raises(ModelError, match=r"all-MiniLM-L6-v2-mrpc-reuters.*or null"):
         resolve_adapter(str(tmp_path / "missing.safetensors"))
 
 

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from benchmarks.fit import reuters_pairs
 from benchmarks.syndication import (
     BOILERPLATE,
     BYLINE,
@@ -28,7 +29,7 @@ from benchmarks.syndication import (
 )
 from jobs.config import InputConfig
 from jobs.ingest import read_articles
-from jobs.paragraphs import count_words, split_text
+from jobs.paragraphs import count_words, normalize, split_text
 
 # Research use only: read in place from the shared data folder, never copied into the repository.
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "reuters21578"
@@ -217,3 +218,15 @@ def test_cli_rejects_a_folder_without_the_collection(
     assert exit_info.value.code == 2
     assert "no reut2-*.sgm files" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_adapter_training_pairs_stay_outside_the_benchmark(stories: list[Story]) -> None:
+    pairs = reuters_pairs(stories, 30)
+    assert len(pairs) == 90 and [p[2] for p in pairs[:3]] == [True, True, False]
+    benchmark = generate(stories, seed=0)  # the corpus benchmarks.quality scores
+    text = {t for a in benchmark.articles for t in a["text"].split("\n\n")}
+    used = {label.split(":")[0] for labels in benchmark.labels.values() for label in labels if label}
+    by_id = {s.story_id: s for s in stories}
+    wire = {normalize(p) for story_id in used for p in by_id[story_id].paragraphs}
+    for a, b, _ in pairs:
+        assert a not in text and b not in text and a not in wire and b not in wire
