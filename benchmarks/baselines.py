@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,10 +15,9 @@ import scipy.sparse as sp
 from datasketch import MinHash, MinHashLSH
 from scipy.sparse.csgraph import connected_components
 
+from benchmarks.corpora import word_ngrams
 from embeddings.index import build_index, search
 from jobs.clusters import threshold_pairs
-
-_WORD = re.compile(r"\w+")
 
 
 def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -28,18 +26,13 @@ def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def shingles(text: str, ngram: int) -> set[bytes]:
-    """Lower-cased word n-grams; a text shorter than ``ngram`` words is one shingle."""
-    words = _WORD.findall(text.lower())
-    return {" ".join(words[i : i + ngram]).encode() for i in range(max(1, len(words) - ngram + 1))}
-
-
 def minhash_labels(
     texts: Sequence[str], *, threshold: float = 0.5, ngram: int = 3, num_perm: int = 128, seed: int = 1
 ) -> np.ndarray:
     """Component labels of texts linked when LSH finds them at estimated Jaccard >= ``threshold``."""
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    hashes = MinHash.bulk([sorted(shingles(t, ngram)) for t in texts], num_perm=num_perm, seed=seed)
+    shingles = [sorted(g.encode() for g in word_ngrams(t, ngram)) for t in texts]
+    hashes = MinHash.bulk(shingles, num_perm=num_perm, seed=seed)
     a, b = [], []
     for i, h in enumerate(hashes):
         for j in lsh.query(h):

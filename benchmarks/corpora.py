@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -63,14 +67,37 @@ def mrpc_articles(folder: Path, pairs: PairSet) -> list[dict]:
         articles.append({"article_id": sid, "outlet": outlet, "text": text})
     missing = wanted - {a["article_id"] for a in articles}
     if missing:
-        raise ValueError(f"{folder}: {len(missing)} pair sentence ids missing from msr_paraphrase_data.txt")
+        raise ValueError(
+            f"{folder}: {len(missing)} pair sentence ids missing from msr_paraphrase_data.txt: the files are not "
+            "the original MRPC distribution (see its SOURCE.md for the expected checksums)"
+        )
     return articles
+
+
+def word_ngrams(text: str, n: int) -> set[str]:
+    """Lower-cased runs of ``n`` words (``\\w+``); a text shorter than ``n`` words is one run."""
+    words = _WORD.findall(text.lower())
+    return {" ".join(words[i : i + n]) for i in range(max(1, len(words) - n + 1))}
+
+
+def write_jsonl(articles: Sequence[dict], path: Path) -> Path:
+    """``articles`` as the job's JSONL input, one record per line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for article in articles:
+            out.write(json.dumps(article, ensure_ascii=False) + "\n")
+    return path
 
 
 def basil_corpus(folder: Path) -> LabeledCorpus:
     """BASIL's 300 articles, paragraphs one per line, labeled by event (``triplet-uuid``)."""
+    files = sorted((folder / "articles").glob("*/*.json"))
+    if not files:
+        raise FileNotFoundError(
+            f"no BASIL articles under {folder}/articles: pass --data with the folder holding basil/"
+        )
     articles, groups = [], {}
-    for path in sorted((folder / "articles").glob("*/*.json")):
+    for path in files:
         doc = json.loads(path.read_text(encoding="utf-8"))
         paragraphs = [" ".join(sentences).strip() for sentences in doc["body-paragraphs"]]
         # Four articles carry the uuid "empty": the file name (<triplet>_<n>) is the unique id.

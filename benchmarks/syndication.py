@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import html
-import json
 import math
 import random
 import re
@@ -43,6 +42,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benchmarks.corpora import word_ngrams, write_jsonl
 from jobs.paragraphs import count_words, normalize
 
 WIRE = "reuters-wire"
@@ -215,7 +215,6 @@ _ABBREVIATION = re.compile(r"\b(?:" + "|".join(_ABBREVIATIONS) + r")\b", re.IGNO
 _SYNONYM = re.compile(r"\b(?:" + "|".join(_SYNONYMS) + r")\b", re.IGNORECASE)
 _COUNTED = re.compile(r"(?:\d|mln|bln|million|billion|thousand)\s$")  # "6.8 mln shares" stays shares
 _THOUSANDS = re.compile(r"\b\d{1,3}(?:,\d{3})+\b")
-_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,7 +413,7 @@ def _pick_stories(stories: Sequence[Story], n: int, rng: random.Random) -> list[
     # Big topics (acq, earn, crude) come up more often, as in a day's news, without crowding out the rest.
     weights = [math.sqrt(len(by_topic[topic])) for topic in topics]
     picked: dict[str, Story] = {}
-    seen: set[tuple[str, ...]] = set()
+    seen: set[str] = set()
     for _ in range(10 * n):  # bounded: a group can come up empty when its neighbours are all taken
         if len(picked) >= n or not topics:
             break
@@ -426,25 +425,22 @@ def _pick_stories(stories: Sequence[Story], n: int, rng: random.Random) -> list[
         for story in nearest[:GROUP_SCAN]:
             if added == size or len(picked) == n:
                 break
-            grams = [_shingles(story.paragraphs[i]) for i in prose_of[story.story_id]]
+            grams = [word_ngrams(story.paragraphs[i], 5) for i in prose_of[story.story_id]]
             if story.story_id in picked or _repeats(grams, seen):
                 continue
             picked[story.story_id] = story
             seen.update(*grams)
             added += 1
     if len(picked) < n:
-        raise ValueError(f"only {len(picked)} stories could be picked, fewer than the {n} asked for")
+        raise ValueError(
+            f"only {len(picked)} stories could be picked, fewer than the {n} asked for: ask for fewer (--stories)"
+        )
     return [(s, prose_of[s.story_id]) for s in sorted(picked.values(), key=lambda s: (s.date, s.story_id))]
 
 
-def _shingles(text: str) -> set[tuple[str, ...]]:
-    words = _WORD.findall(text.lower())
-    return {tuple(words[i : i + 5]) for i in range(max(1, len(words) - 4))}
-
-
-def _repeats(grams: list[set[tuple[str, ...]]], seen: set[tuple[str, ...]]) -> bool:
+def _repeats(grams: list[set[str]], seen: set[str]) -> bool:
     """Whether a paragraph shares 30%+ of its word 5-grams with picked text or an earlier paragraph."""
-    own: set[tuple[str, ...]] = set()
+    own: set[str] = set()
     for paragraph in grams:
         if len(paragraph - seen - own) <= 0.7 * len(paragraph):
             return True
@@ -661,9 +657,7 @@ def write_corpus(corpus: Corpus, folder: Path) -> tuple[Path, Path]:
     """``articles.jsonl`` (the job's JSONL input) and ``labels.parquet`` (one row per paragraph)."""
     folder.mkdir(parents=True, exist_ok=True)
     articles_path, labels_path = folder / "articles.jsonl", folder / "labels.parquet"
-    with articles_path.open("w", encoding="utf-8") as out:
-        for article in corpus.articles:
-            out.write(json.dumps(article, ensure_ascii=False) + "\n")
+    write_jsonl(corpus.articles, articles_path)
     rows = [
         (article["article_id"], position, label, list(edits))
         for article in corpus.articles

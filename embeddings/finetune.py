@@ -164,10 +164,15 @@ def apply_adapter(model: torch.nn.Module, path: Path) -> None:
     tensors = load_file(str(path))
     layers = _target_layers(model)
     names = {key.rsplit(".", 1)[0] for key in tensors}
-    if names != set(layers):
+    fits = names == set(layers) and all(
+        tensors[f"{name}.B"].shape[0] == layer.out_features
+        and tensors[f"{name}.A"].shape[1] == layer.in_features
+        for name, layer in layers.items()
+    )
+    if not fits:
         raise ValueError(
-            f"adapter {path} does not fit this model ({len(names)} adapted layers, model has {len(layers)}): "
-            "train it for the configured model or set embed.adapter: null"
+            f"adapter {path} does not fit this model (its layers or shapes differ): use an adapter trained for "
+            "embed.model (python -m benchmarks.fit --model ...) or set embed.adapter: null"
         )
     with torch.no_grad():
         for name, layer in layers.items():

@@ -57,7 +57,8 @@ RUNS = pa.schema(
         _f(
             "model_identity",
             pa.string(),
-            "Digest of the model files and max_seq_length; null if nothing was embedded.",
+            "Digest of the model files and max_seq_length, plus +adapter-<digest> with an adapter; null if "
+            "nothing was embedded.",
             True,
         ),
         _f(

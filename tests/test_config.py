@@ -70,6 +70,8 @@ def test_plain_values_are_not_read_as_yaml() -> None:
 
 
 def test_every_shipped_config_loads() -> None:
-    for path in sorted((ROOT / "configs").glob("*.yaml")):
+    for path in sorted(
+        [*(ROOT / "configs").glob("*.yaml"), *(ROOT / "benchmarks" / "configs").glob("*.yaml")]
+    ):
         config = load_config(path)
         assert config.cluster.copy_similarity > config.cluster.threshold, path

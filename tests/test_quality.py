@@ -11,7 +11,7 @@ from benchmarks import corpora
 from benchmarks.baselines import cosine_labels, minhash_labels
 from benchmarks.fit import best_threshold
 from benchmarks.metrics import pair_scores, partition_scores
-from benchmarks.quality import markdown
+from benchmarks.quality import false_merges, markdown, same_cluster
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -36,6 +36,13 @@ def test_pair_scores() -> None:
     assert (s.accuracy, s.precision, s.recall, s.f1) == (0.5, 0.5, 0.5, 0.5)
 
 
+def test_best_threshold_never_cuts_between_tied_scores() -> None:
+    sims = np.array([0.9, 0.8, 0.8, 0.8, 0.5])
+    same = np.array([1, 1, 0, 0, 0])
+    cut, accuracy = best_threshold(sims, same)
+    assert accuracy == ((sims >= cut) == same).mean() == 0.8 and cut == pytest.approx(0.85)
+
+
 def test_best_threshold_maximises_accuracy() -> None:
     sims = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
     cut, accuracy = best_threshold(sims, np.array([1, 1, 0, 1, 0]))
@@ -45,19 +52,38 @@ def test_best_threshold_maximises_accuracy() -> None:
 
 def test_minhash_links_copies_not_rewrites() -> None:
     wire = "The central bank raised its key interest rate by half a point to 6.5 pct on Tuesday, citing inflation."
+    rewrite = (
+        "Citing inflation, the central bank on Tuesday lifted its main rate 50 basis points to 6.5 percent."
+    )
     texts = [
         wire,
         wire.replace("Tuesday", "Tuesday morning"),
-        "Grain exports fell sharply in March as prices rose.",
+        rewrite,
+        "Grain exports fell sharply in March.",
     ]
     labels = minhash_labels(texts, threshold=0.5)
-    assert labels[0] == labels[1] != labels[2]
+    assert labels[0] == labels[1] and len({labels[0], labels[2], labels[3]}) == 3
 
 
 def test_cosine_components_follow_the_threshold() -> None:
     v = np.array([[1, 0], [0.96, 0.28], [0, 1]], dtype=np.float32)
     assert list(cosine_labels(v, threshold=0.9, k=2)) == [0, 0, 1]
     assert len(set(cosine_labels(v, threshold=0.99, k=2))) == 3
+
+
+def test_mrpc_pairs_are_same_when_both_sentences_share_a_cluster() -> None:
+    pairs = corpora.PairSet(a=["1", "1", "3", "5"], b=["2", "3", "4", "6"], label=[True, False, True, True])
+    # Sentence 6 was excluded (too short): it is in no cluster, so its pair is "not same".
+    predicted = same_cluster(pairs, ["1", "2", "3", "4", "5"], ["x", "x", "y", "y", "z"])
+    assert predicted == [True, False, True, False]
+
+
+def test_false_merges_count_cross_outlet_clusters_spanning_events() -> None:
+    labels = ["a", "a", "b", "b", "c", "c", "single:7"]
+    outlets = ["fox", "nyt", "fox", "fox", "fox", "hpo", "nyt"]
+    events = ["e1", "e1", "e1", "e2", "e1", "e2", "e3"]
+    # a: cross-outlet, one event; b: one outlet (not counted); c: cross-outlet, two events.
+    assert false_merges(labels, outlets, events) == (2, 1)
 
 
 def test_markdown_has_one_table_per_corpus() -> None:
