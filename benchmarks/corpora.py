@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 _WORD = re.compile(r"\w+")
+
+# The labeled data: ../shared/data beside the checkout, unless NEWSDEDUP_DATA names another folder.
+DATA = Path(os.environ.get("NEWSDEDUP_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import syndication
-from benchmarks.corpora import mrpc_pairs, mrpc_texts
+from benchmarks.corpora import DATA, mrpc_pairs, mrpc_texts
 from embeddings.encoder import SentenceTransformerEncoder
 from embeddings.finetune import AdapterParams, adapter_digest, params_metadata, save_adapter, train_adapter
 from embeddings.index import set_threads
@@ -88,7 +88,7 @@ def reuters_pairs(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.fit", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=DATA, help="default: ../shared/data or $NEWSDEDUP_DATA")
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument(
         "--out",

@@ -254,7 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ],
         help="configs to compare (the first also sets the baselines' vectors and threshold)",
     )
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument(
+        "--data", type=Path, default=corpora.DATA, help="default: ../shared/data or $NEWSDEDUP_DATA"
+    )
     parser.add_argument(
         "--work", type=Path, default=Path("/tmp/newsdedup-quality"), help="job inputs/outputs, cache"
     )

@@ -1,7 +1,6 @@
 """The quality benchmark's parts: metrics, baselines, corpora, threshold fitting (the full run is a benchmark)."""
 
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from benchmarks.fit import best_threshold
 from benchmarks.metrics import pair_scores, partition_scores
 from benchmarks.quality import false_merges, markdown, same_cluster
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = corpora.DATA
 
 
 def test_partition_scores_match_brute_force_pair_counting() -> None:

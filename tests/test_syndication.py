@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from benchmarks import corpora
 from benchmarks.fit import reuters_pairs
 from benchmarks.syndication import (
     BOILERPLATE,
@@ -32,7 +33,7 @@ from jobs.ingest import read_articles
 from jobs.paragraphs import count_words, normalize, split_text
 
 # Research use only: read in place from the shared data folder, never copied into the repository.
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "reuters21578"
+DATA = corpora.DATA / "reuters21578"
 N_STORIES = 60  # enough for every edit to occur, small enough to stay fast
 
 
