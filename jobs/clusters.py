@@ -15,9 +15,9 @@ Why this shape (measured in ../shared/notes/MEASUREMENTS.md):
 - Within a component that HDBSCAN keeps whole, it labels only the members that stay to the component's
   densest level; a member attached by looser links is left unclustered (on the seeds: 004's airspace
   paragraph, at 0.78 to a pair at 0.80). That guards against topic-level links, but it also dropped
-  copies with typos or light paraphrase next to tighter copies (syndication recall 0.68, docs/quality.md). So a left-out
-  paragraph linked at ``attach_similarity`` or more joins its strongest link's cluster; looser ones stay
-  out, and their pairs stay in the pairs table as evidence.
+  copies with typos or light paraphrase next to tighter copies (syndication recall 0.68, docs/quality.md).
+  So a left-out paragraph linked at ``attach_similarity`` or more joins its strongest link's cluster;
+  looser ones stay out, and their pairs stay in the pairs table as evidence.
 - HDBSCAN can chain A~B~C where A and C are far apart. A cluster is meant to be one piece of reporting, not a
   topic, so each cluster keeps only members within the threshold of its representative; the rest are
   clustered again among themselves or left unclustered.
