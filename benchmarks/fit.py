@@ -27,8 +27,9 @@ import numpy as np
 from benchmarks import syndication
 from benchmarks.corpora import DATA, mrpc_pairs, mrpc_texts
 from embeddings.encoder import SentenceTransformerEncoder
-from embeddings.finetune import AdapterParams, adapter_digest, params_metadata, save_adapter, train_adapter
+from embeddings.finetune import AdapterParams, params_metadata, save_adapter, train_adapter
 from embeddings.index import set_threads
+from embeddings.models import adapter_digest
 from jobs.paragraphs import normalize
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from embeddings.finetune import adapter_digest, apply_adapter
-from embeddings.models import ModelError, model_identity, resolve_adapter, resolve_model_path
+from embeddings.models import ModelError, adapter_digest, model_identity, resolve_adapter, resolve_model_path
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +64,13 @@ class SentenceTransformerEncoder:
             torch.set_num_threads(threads)
         self._model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
         if max_seq_length is not None:
-            # Past its position embeddings a transformer crashes on long inputs instead of truncating.
             config = getattr(getattr(self._model[0], "auto_model", None), "config", None)
-            limit = getattr(config, "max_position_embeddings", None)
-            if limit is not None and "roberta" in getattr(config, "model_type", ""):
-                limit -= (
-                    2  # RoBERTa-style position ids start after the padding index: 514 positions, 512 tokens
-                )
-            if limit is not None and max_seq_length > limit:
-                raise ModelError(
-                    f"model {model!r} reads at most {limit} tokens: set embed.max_seq_length to {limit} or less"
-                )
+            check_max_seq_length(model, max_seq_length, config.to_dict() if config is not None else {})
             self._model.max_seq_length = max_seq_length
         adapter_file = resolve_adapter(adapter) if adapter is not None else None
         if adapter_file is not None:
+            from embeddings.finetune import apply_adapter  # torch: imported only with a model to load
+
             apply_adapter(self._model, adapter_file)
         self.name = model
         self.max_seq_length = int(self._model.max_seq_length)
@@ -99,9 +91,8 @@ class SentenceTransformerEncoder:
         """
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         lengths = np.minimum(self.count_tokens(texts), self.max_seq_length)
-        order = np.lexsort((np.arange(len(texts)), lengths))
         with tqdm(total=len(texts), desc="embed", unit="text", disable=not self.progress) as bar:
-            for batch in _same_length_batches(order, lengths[order], self.batch_size):
+            for batch in same_length_batches(lengths, self.batch_size):
                 vectors[batch] = self._model.encode(
                     [texts[i] for i in batch],
                     batch_size=len(batch),
@@ -127,8 +118,29 @@ class SentenceTransformerEncoder:
         return np.fromiter((len(ids) for ids in encoded["input_ids"]), dtype=np.int32, count=len(texts))
 
 
-def _same_length_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Split ``order`` (indices sorted by length) into runs of equal length, at most ``batch_size`` long."""
+def check_max_seq_length(model: str, max_seq_length: int, config: Mapping[str, object]) -> None:
+    """Raise ModelError if ``max_seq_length`` exceeds the positions of the transformer ``config`` (a dict).
+
+    Past its position embeddings a transformer crashes on long inputs instead of truncating.
+    """
+    limit = config.get("max_position_embeddings")
+    if not isinstance(limit, int):
+        return
+    if "roberta" in str(config.get("model_type", "")):
+        limit -= 2  # RoBERTa-style position ids start after the padding index: 514 positions, 512 tokens
+    if max_seq_length > limit:
+        raise ModelError(
+            f"model {model!r} reads at most {limit} tokens: set embed.max_seq_length to {limit} or less"
+        )
+
+
+def same_length_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Indices of the texts with token counts ``lengths``, in batches of equal length.
+
+    Shortest first, input order within a length, at most ``batch_size`` per batch.
+    """
+    order = np.lexsort((np.arange(len(lengths)), lengths))
+    lengths = lengths[order]
     starts = np.flatnonzero(np.diff(lengths, prepend=-1))
     bounds = np.append(starts, len(order))
     return [

@@ -10,7 +10,6 @@ exactly what the base model costs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from collections.abc import Sequence
@@ -152,11 +151,6 @@ def save_adapter(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[st
         str(path),
         metadata={"newsdedup": json.dumps(metadata)},
     )
-
-
-def adapter_digest(path: Path) -> str:
-    """Content hash of an adapter file: part of the model identity, so cached vectors never mix models."""
-    return hashlib.blake2b(path.read_bytes(), digest_size=8).hexdigest()
 
 
 def apply_adapter(model: torch.nn.Module, path: Path) -> None:

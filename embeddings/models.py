@@ -86,6 +86,11 @@ def resolve_adapter(adapter: str | Path) -> Path:
     )
 
 
+def adapter_digest(path: Path) -> str:
+    """Content hash of an adapter file: part of the model identity, so cached vectors never mix models."""
+    return hashlib.blake2b(path.read_bytes(), digest_size=8).hexdigest()
+
+
 def model_identity(folder: Path, max_seq_length: int) -> str:
     """A digest of the model's defining files and the sequence length: the embedding cache's namespace.
 

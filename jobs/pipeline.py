@@ -243,9 +243,7 @@ def _embed(
     finally:
         if cache is not None:
             cache.close()
-    # Tokenize each distinct text once, like embedding: copies share their first occurrence's count.
-    _, first = np.unique(result.inverse, return_index=True)
-    n_tokens = encoder.count_tokens([texts[i] for i in first])[result.inverse]
+    n_tokens = result.n_tokens()
     truncated = cut | (n_tokens > encoder.max_seq_length)
     return _Embedded(
         rows,

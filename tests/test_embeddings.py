@@ -1,3 +1,5 @@
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +71,51 @@ def test_duplicates_encoded_once_and_cache_reused(
     # Another model identity is another namespace: nothing is shared.
     other = EmbeddingCache(tmp_path, "another-model", encoder.dim)
     assert other.get_many([text_key(WIRE)]) == {}
+
+
+class _Counting:
+    """The real encoder, counting how many texts it is asked to encode and to tokenize."""
+
+    def __init__(self, encoder: SentenceTransformerEncoder) -> None:
+        self._encoder = encoder
+        self.name, self.identity, self.dim = encoder.name, encoder.identity, encoder.dim
+        self.max_seq_length = encoder.max_seq_length
+        self.encoded = self.tokenized = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.encoded += len(texts)
+        return self._encoder.encode(texts)
+
+    def count_tokens(self, texts: list[str]) -> np.ndarray:
+        self.tokenized += len(texts)
+        return self._encoder.count_tokens(texts)
+
+
+def test_cached_rerun_needs_neither_encoding_nor_tokenizing(
+    encoder: SentenceTransformerEncoder, tmp_path: Path
+) -> None:
+    texts = [WIRE, OTHER, WIRE, "word " * 1000]
+    counting = _Counting(encoder)
+    with closing(EmbeddingCache(tmp_path, encoder.identity, encoder.dim)) as cache:
+        first = embed_texts(texts, counting, cache)
+    assert (counting.encoded, counting.tokenized) == (3, 3)
+    np.testing.assert_array_equal(first.n_tokens(), encoder.count_tokens(texts))
+
+    rerun = _Counting(encoder)
+    with closing(EmbeddingCache(tmp_path, encoder.identity, encoder.dim)) as cache:
+        second = embed_texts(texts, rerun, cache)
+    assert (rerun.encoded, rerun.tokenized) == (0, 0)
+    np.testing.assert_array_equal(second.n_tokens(), first.n_tokens())
+    np.testing.assert_array_equal(second.vectors(), first.vectors())
+
+
+def test_cache_without_token_counts_is_upgraded(encoder: SentenceTransformerEncoder, tmp_path: Path) -> None:
+    # The layout of caches written before token counts were kept.
+    with closing(sqlite3.connect(tmp_path / f"{encoder.identity}.sqlite")) as db, db:
+        db.execute("CREATE TABLE vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+        db.execute("INSERT INTO vectors VALUES (?, ?)", (text_key(WIRE), encoder.encode([WIRE])[0].tobytes()))
+    counting = _Counting(encoder)
+    with closing(EmbeddingCache(tmp_path, encoder.identity, encoder.dim)) as cache:
+        result = embed_texts([WIRE], counting, cache)
+        assert (counting.encoded, counting.tokenized) == (0, 1)
+        assert cache.get_many([text_key(WIRE)])[text_key(WIRE)][1] == result.n_tokens()[0] > 10

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from embeddings.encoder import SentenceTransformerEncoder
-from embeddings.finetune import AdapterParams, adapter_digest, apply_adapter, save_adapter, train_adapter
-from embeddings.models import ADAPTER_DIR, ModelError, resolve_adapter
+from embeddings.finetune import AdapterParams, apply_adapter, save_adapter, train_adapter
+from embeddings.models import ADAPTER_DIR, ModelError, adapter_digest, resolve_adapter
 
 SAME = [
     (
