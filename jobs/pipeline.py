@@ -29,7 +29,7 @@ from embeddings.encoder import Encoder, SentenceTransformerEncoder
 from embeddings.index import build_index, index_kind, save_index, search, set_threads
 from jobs import tables
 from jobs.clusters import Cluster, Pairs, cluster_pairs, threshold_pairs
-from jobs.config import ConfigError, JobConfig
+from jobs.config import ConfigError, EmbedConfig, JobConfig
 from jobs.ingest import Article, IngestResult, read_articles
 from jobs.paragraphs import Paragraph, excluded_reason, split_articles
 
@@ -210,6 +210,18 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
     return RunResult(run_id, run_date, config.output.path, status, counts, watch.seconds, files)
 
 
+def load_encoder(embed: EmbedConfig, threads: int) -> Encoder:
+    """The encoder ``embed`` configures."""
+    return SentenceTransformerEncoder(
+        embed.model,
+        adapter=embed.adapter,
+        batch_size=embed.batch_size,
+        max_seq_length=embed.max_seq_length,
+        threads=threads,
+        progress=embed.progress,
+    )
+
+
 def _embed(
     paragraphs: Sequence[Paragraph],
     excluded: Sequence[str | None],
@@ -222,14 +234,7 @@ def _embed(
         return _Embedded(rows, np.zeros((0, 1), np.float32), np.zeros(0, np.int32), np.zeros(0, bool))
     e = config.embed
     if encoder is None:
-        encoder = SentenceTransformerEncoder(
-            e.model,
-            adapter=e.adapter,
-            batch_size=e.batch_size,
-            max_seq_length=e.max_seq_length,
-            threads=threads,
-            progress=e.progress,
-        )
+        encoder = load_encoder(e, threads)
     max_chars = config.paragraphs.max_chars
     texts = [paragraphs[i].norm_text[:max_chars] for i in rows]
     cut = np.array([len(paragraphs[i].norm_text) > max_chars for i in rows], dtype=bool)
