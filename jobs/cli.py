@@ -24,24 +24,29 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the batch job and write the Parquet tables")
-    run.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="YAML config (default: built-in defaults, as in configs/default.yaml)",
+    export = commands.add_parser(
+        "export-model",
+        help="prepare the configured model ahead of a run (the ONNX export of embed.backend onnx / onnx-int8)",
     )
+    for command in (run, export):
+        command.add_argument(
+            "--config",
+            type=Path,
+            default=None,
+            help="YAML config (default: built-in defaults, as in configs/default.yaml)",
+        )
+        command.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override any config key, e.g. --set cluster.threshold=0.8 (repeatable)",
+        )
+        command.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.add_argument("--input", help="input path (overrides input.path)")
     run.add_argument("--output", help="output folder (overrides output.path)")
     run.add_argument("--run-date", help="YYYY-MM-DD the run is for (overrides run_date; default: today, UTC)")
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any config key, e.g. --set cluster.threshold=0.8 (repeatable)",
-    )
-    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
 
@@ -59,14 +64,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     # faiss logs at INFO which SIMD module it loads; its AVX2 code is built in (dynamic dispatch).
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
-    given = {"input.path": args.input, "output.path": args.output, "run_date": args.run_date}
+    given = {
+        k: getattr(args, a, None)
+        for k, a in (("input.path", "input"), ("output.path", "output"), ("run_date", "run_date"))
+    }
     try:
         config = load_config(args.config, args.overrides, {k: v for k, v in given.items() if v is not None})
         # Imported here so that `--help` and config errors answer without loading torch.
         from embeddings.models import ModelError
-        from jobs.pipeline import run_job
+        from jobs.pipeline import default_threads, load_encoder, run_job
 
         try:
+            if args.command == "export-model":
+                encoder = load_encoder(config.embed, config.threads or default_threads())
+                print(
+                    f"model {config.embed.model} ready for backend {config.embed.backend}: {encoder.identity}"
+                )
+                return 0
             result = run_job(config)
         except ModelError as exc:
             raise ConfigError(str(exc)) from None

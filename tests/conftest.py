@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from embeddings.encoder import SentenceTransformerEncoder
+from embeddings.encoder import Encoder
 from jobs.config import load_config
-from jobs.pipeline import RunResult, run_job
+from jobs.pipeline import RunResult, load_encoder, run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
@@ -17,13 +17,21 @@ DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
 
 
 @pytest.fixture(scope="session")
-def encoder() -> SentenceTransformerEncoder:
-    """The default config's model and adapter, loaded once (about 5 s)."""
-    embed = load_config(DEFAULT_CONFIG).embed
-    return SentenceTransformerEncoder(embed.model, adapter=embed.adapter, threads=2)
+def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where this session's ONNX exports go (each made once), not the user's cache."""
+    return tmp_path_factory.mktemp("onnx")
 
 
-def run_on(input_path: Path, output: Path, encoder: SentenceTransformerEncoder, *overrides: str) -> RunResult:
+@pytest.fixture(scope="session")
+def encoder(export_dir: Path) -> Encoder:
+    """The default config's encoder (backend, model, adapter), loaded once."""
+    embed = load_config(DEFAULT_CONFIG).embed.model_copy(
+        update={"export_path": export_dir, "progress": False}
+    )
+    return load_encoder(embed, threads=2)
+
+
+def run_on(input_path: Path, output: Path, encoder: Encoder | None, *overrides: str) -> RunResult:
     """Run the real job with the default config on ``input_path``, writing to ``output``."""
     config = load_config(
         DEFAULT_CONFIG,
@@ -39,7 +47,7 @@ def run_on(input_path: Path, output: Path, encoder: SentenceTransformerEncoder, 
 
 
 @pytest.fixture(scope="session")
-def seeds_run(tmp_path_factory: pytest.TempPathFactory, encoder: SentenceTransformerEncoder) -> RunResult:
+def seeds_run(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> RunResult:
     """The default config on a copy of seeds/ (the copy keeps the repo's seeds/ read-only)."""
     work = tmp_path_factory.mktemp("seeds_run")
     shutil.copytree(SEEDS, work / "seeds")

@@ -7,7 +7,7 @@ import pytest
 
 from embeddings import models
 from embeddings.cache import EmbeddingCache, embed_texts, text_key
-from embeddings.encoder import SentenceTransformerEncoder
+from embeddings.encoder import Encoder
 from embeddings.models import ModelError, model_identity, resolve_model_path
 
 WIRE = "Since September 2025, US strikes have targeted 21 boats, killing at least 83 people."
@@ -38,7 +38,7 @@ def test_model_identity_follows_content_and_length() -> None:
     assert model_identity(folder, 256) != model_identity(folder, 128)
 
 
-def test_encoder_gives_unit_vectors_that_rank_the_copy_first(encoder: SentenceTransformerEncoder) -> None:
+def test_encoder_gives_unit_vectors_that_rank_the_copy_first(encoder: Encoder) -> None:
     vectors = encoder.encode([WIRE, EDITED, OTHER])
     assert vectors.shape == (3, 384) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -46,15 +46,13 @@ def test_encoder_gives_unit_vectors_that_rank_the_copy_first(encoder: SentenceTr
     assert sims[0, 1] > 0.8 > 0.3 > sims[0, 2]
 
 
-def test_token_counts_show_truncation(encoder: SentenceTransformerEncoder) -> None:
+def test_token_counts_show_truncation(encoder: Encoder) -> None:
     counts = encoder.count_tokens(["short text", "word " * 1000])
     assert counts[0] == 4  # [CLS] short text [SEP]
     assert counts[1] == encoder.max_seq_length + 1
 
 
-def test_duplicates_encoded_once_and_cache_reused(
-    encoder: SentenceTransformerEncoder, tmp_path: Path
-) -> None:
+def test_duplicates_encoded_once_and_cache_reused(encoder: Encoder, tmp_path: Path) -> None:
     texts = [WIRE, OTHER, WIRE, EDITED]
     cache = EmbeddingCache(tmp_path, encoder.identity, encoder.dim)
     first = embed_texts(texts, encoder, cache)
@@ -76,7 +74,7 @@ def test_duplicates_encoded_once_and_cache_reused(
 class _Counting:
     """The real encoder, counting how many texts it is asked to encode and to tokenize."""
 
-    def __init__(self, encoder: SentenceTransformerEncoder) -> None:
+    def __init__(self, encoder: Encoder) -> None:
         self._encoder = encoder
         self.name, self.identity, self.dim = encoder.name, encoder.identity, encoder.dim
         self.max_seq_length = encoder.max_seq_length
@@ -91,9 +89,7 @@ class _Counting:
         return self._encoder.count_tokens(texts)
 
 
-def test_cached_rerun_needs_neither_encoding_nor_tokenizing(
-    encoder: SentenceTransformerEncoder, tmp_path: Path
-) -> None:
+def test_cached_rerun_needs_neither_encoding_nor_tokenizing(encoder: Encoder, tmp_path: Path) -> None:
     texts = [WIRE, OTHER, WIRE, "word " * 1000]
     counting = _Counting(encoder)
     with closing(EmbeddingCache(tmp_path, encoder.identity, encoder.dim)) as cache:
@@ -109,7 +105,7 @@ def test_cached_rerun_needs_neither_encoding_nor_tokenizing(
     np.testing.assert_array_equal(second.vectors(), first.vectors())
 
 
-def test_cache_without_token_counts_is_upgraded(encoder: SentenceTransformerEncoder, tmp_path: Path) -> None:
+def test_cache_without_token_counts_is_upgraded(encoder: Encoder, tmp_path: Path) -> None:
     # The layout of caches written before token counts were kept.
     with closing(sqlite3.connect(tmp_path / f"{encoder.identity}.sqlite")) as db, db:
         db.execute("CREATE TABLE vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")

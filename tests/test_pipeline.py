@@ -284,3 +284,15 @@ def test_a_corpus_with_nothing_to_cluster_runs_cleanly(encoder, tmp_path: Path) 
         "boilerplate",
         "short",
     ]
+
+
+def test_torch_backend_finds_what_the_default_backend_finds(seeds_run: RunResult, tmp_path: Path) -> None:
+    torch_run = run_on(
+        SEEDS, tmp_path / "out", None, "embed.backend=torch", f"embed.cache_path={tmp_path / 'c'}"
+    )
+    members = {(p["paragraph_id"], p["cluster_id"]) for p in rows(torch_run.output, "paragraphs")}
+    assert members == {(p["paragraph_id"], p["cluster_id"]) for p in rows(seeds_run.output, "paragraphs")}
+    identity = {
+        run["model_identity"] for run in rows(torch_run.output, "runs") + rows(seeds_run.output, "runs")
+    }
+    assert len(identity) == 2  # two backends, two cache namespaces
