@@ -24,6 +24,10 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 RUN sh scripts/install.sh /opt/venv
 COPY configs ./configs
 COPY seeds ./seeds
+# The default backend's ONNX export, made once at build time (offline, from the packaged model), so a
+# container run never needs torch to start: runs find it under $XDG_CACHE_HOME/newsdedup/onnx.
+ENV XDG_CACHE_HOME=/opt/cache
+RUN /opt/venv/bin/newsdedup export-model --config configs/default.yaml && chmod -R a+rX /opt/cache
 
 RUN useradd --create-home --uid 10001 newsdedup \
     && mkdir -p /output \
