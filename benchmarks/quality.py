@@ -249,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         nargs="+",
         default=[
             ROOT / "configs" / "default.yaml",
+            ROOT / "benchmarks" / "configs" / "torch.yaml",
+            ROOT / "benchmarks" / "configs" / "onnx-int8.yaml",
             ROOT / "benchmarks" / "configs" / "no-attach.yaml",
             ROOT / "configs" / "adapter.yaml",
         ],
