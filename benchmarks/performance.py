@@ -263,15 +263,18 @@ def main(argv: list[str] | None = None) -> int:
     config = args.config.resolve()
     threads = load_config(config).threads or default_threads()
     load_encoder(load_config(config).embed, threads)  # a one-time export happens here, before any timing
-    results = [
-        bench_size(None if s == "all" else int(s), config, args.work, args.repeats, args.reference, threads)
-        for s in args.sizes
-    ]
     command = "python -m benchmarks.performance " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(results, config, args.repeats, command.strip())
+    results = []
+    for size in args.sizes:
+        results.append(
+            bench_size(
+                None if size == "all" else int(size), config, args.work, args.repeats, args.reference, threads
+            )
+        )
+        text = markdown(results, config, args.repeats, command.strip())
+        if args.out:  # after every size: a long invocation that is stopped keeps what it measured
+            args.out.write_text(text, encoding="utf-8")
     print(text)
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
     return 0
 
 
