@@ -104,6 +104,38 @@ def _check_writable(folder: Path, key: str) -> None:
         raise ConfigError(f"{key} {folder}: cannot write to {existing}: fix its permissions or change {key}")
 
 
+LARGE_RUN = 100_000  # paragraphs from which a run says what it expects to cost before it starts embedding
+
+# Costs measured on 2 cores (AMD EPYC, AVX2) on Reuters-21578 paragraphs (about 38 tokens): embedding
+# paragraphs/s per backend by benchmarks/performance.py (docs/performance.md); the index and cluster stages
+# and their peak memory per vector by benchmarks/scale.py (docs/scale.md, 313 s and 3.96 GiB at 1M); the
+# rest of the job's memory (texts, tables) from the whole-Reuters run: about 8 KB per paragraph.
+_EMBED_PER_SECOND = {"torch": 110.0, "onnx": 140.0, "onnx-int8": 200.0}
+_INDEX_CLUSTER_SECONDS_PER_VECTOR = 3.2e-4
+_BYTES_PER_VECTOR = 3.8e3
+_BYTES_PER_PARAGRAPH = 8e3
+_BASE_BYTES = 0.5 * 2**30  # libraries and the model
+
+
+def estimate(n_paragraphs: int, n_to_embed: int, backend: str, threads: int) -> str:
+    """What a run of this size should cost on this machine, worst case (an empty cache), as one line.
+
+    Seconds scale with 2 / ``threads`` from the 2-core measurements; memory is compared with this
+    machine's RAM so a run that cannot fit says so before the hour of embedding, not after.
+    """
+    speed = threads / 2
+    embed_s = n_to_embed / (_EMBED_PER_SECOND[backend] * speed)
+    rest_s = n_to_embed * _INDEX_CLUSTER_SECONDS_PER_VECTOR / speed
+    peak = _BASE_BYTES + n_paragraphs * _BYTES_PER_PARAGRAPH + n_to_embed * _BYTES_PER_VECTOR
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    fits = "fits" if peak < 0.8 * ram else "DOES NOT FIT: split the input or use a larger machine"
+    return (
+        f"{n_paragraphs:,} paragraphs, {n_to_embed:,} to embed: about {embed_s / 60:.1f} min embedding "
+        f"with an empty cache ({backend}, {threads} threads) and {rest_s / 60:.1f} min indexing and "
+        f"clustering; peak memory about {peak / 2**30:.1f} GiB of {ram / 2**30:.0f} GiB ({fits})"
+    )
+
+
 def default_threads(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
     """CPU cores this process may use: its affinity mask, capped by a cgroup CPU quota (v2 or v1).
 
@@ -153,13 +185,21 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
             boilerplate=sum(p.is_boilerplate for p in paragraphs),
             to_cluster=excluded.count(None),
         )
+    if len(paragraphs) >= LARGE_RUN:
+        log.warning(
+            "large run: %s", estimate(len(paragraphs), excluded.count(None), config.embed.backend, threads)
+        )
 
     with watch.stage("embed") as info:
         embedded = _embed(paragraphs, excluded, config, encoder, threads)
         info.update(distinct=embedded.n_unique, from_cache=embedded.n_cache_hits, encoded=embedded.n_encoded)
 
     with watch.stage("index") as info:
-        index = build_index(embedded.vectors, **config.index.model_dump(exclude={"k", "save"}))
+        index = build_index(
+            embedded.vectors,
+            **config.index.model_dump(exclude={"k", "save"}),
+            centroids_cache=_cache_folder(config) / "ivf-centroids" if config.embed.cache else None,
+        )
         neighbours = search(index, embedded.vectors, config.index.k)
         info.update(vectors=index.ntotal)
 
@@ -211,6 +251,11 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
     return RunResult(run_id, run_date, config.output.path, status, counts, watch.seconds, files)
 
 
+def _cache_folder(config: JobConfig) -> Path:
+    """Where reruns find earlier work: vectors and token counts per model, trained IVF centroids."""
+    return config.embed.cache_path or config.output.path / "_cache" / "embeddings"
+
+
 def load_encoder(embed: EmbedConfig, threads: int) -> Encoder:
     """The encoder ``embed`` configures (an onnxruntime backend exports the model on first use)."""
     common = {
@@ -245,11 +290,7 @@ def _embed(
     max_chars = config.paragraphs.max_chars
     texts = [paragraphs[i].norm_text[:max_chars] for i in rows]
     cut = np.array([len(paragraphs[i].norm_text) > max_chars for i in rows], dtype=bool)
-    cache = None
-    if e.cache:
-        cache = EmbeddingCache(
-            e.cache_path or config.output.path / "_cache" / "embeddings", encoder.identity, encoder.dim
-        )
+    cache = EmbeddingCache(_cache_folder(config), encoder.identity, encoder.dim) if e.cache else None
     try:
         result = embed_texts(texts, encoder, cache)
     finally:

@@ -1,9 +1,10 @@
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from embeddings.index import build_index, load_index, save_index, search
+from embeddings.index import IVF_TRAIN_PER_LIST, build_index, load_index, save_index, search
 
 
 def unit_vectors(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:
@@ -60,3 +61,40 @@ def test_save_and_load_roundtrip(tmp_path: Path) -> None:
     save_index(index, tmp_path / "x" / "run.faiss")
     loaded = load_index(tmp_path / "x" / "run.faiss")
     np.testing.assert_array_equal(search(loaded, vectors, 5).ids, search(index, vectors, 5).ids)
+
+
+def test_ivf_trains_on_a_seeded_sample() -> None:
+    # 16 lists train on at most 16 * IVF_TRAIN_PER_LIST of the 4000 vectors: a sample, the same every run.
+    vectors = unit_vectors(4000)
+    assert len(vectors) > 16 * IVF_TRAIN_PER_LIST
+    first = build_index(vectors, "ivf", ivf_nlist=16)
+    again = build_index(vectors, "ivf", ivf_nlist=16)
+    np.testing.assert_array_equal(first.quantizer.reconstruct_n(0, 16), again.quantizer.reconstruct_n(0, 16))
+    found = search(first, vectors, 10)
+    np.testing.assert_array_equal(found.ids, search(again, vectors, 10).ids)
+    truth = exact_neighbours(vectors, 10)
+    assert np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found.ids, truth, strict=True)]) > 0.9
+
+
+def test_ivf_centroids_cache_rebuilds_the_same_index_without_training(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    vectors = unit_vectors(4000)
+    plain = search(build_index(vectors, "ivf"), vectors, 5)
+    with caplog.at_level(logging.INFO, logger="embeddings.index"):
+        first = search(build_index(vectors, "ivf", centroids_cache=tmp_path), vectors, 5)
+        (saved,) = tmp_path.glob("*.npy")
+        assert "ivf centroids from" not in caplog.text
+        second = search(build_index(vectors, "ivf", centroids_cache=tmp_path), vectors, 5)
+        assert f"ivf centroids from {saved}" in caplog.text
+    assert list(tmp_path.glob("*.npy")) == [saved]
+    for found in (first, second):
+        np.testing.assert_array_equal(found.ids, plain.ids)
+        np.testing.assert_array_equal(found.similarities, plain.similarities)
+    # Other vectors are another training: a second file, never the first one's centroids.
+    other = unit_vectors(4000, seed=1)
+    np.testing.assert_array_equal(
+        search(build_index(other, "ivf", centroids_cache=tmp_path), other, 5).ids,
+        search(build_index(other, "ivf"), other, 5).ids,
+    )
+    assert len(list(tmp_path.glob("*.npy"))) == 2

@@ -12,7 +12,7 @@ import pytest
 
 from jobs import tables
 from jobs.ingest import InputError
-from jobs.pipeline import RunResult, default_threads
+from jobs.pipeline import RunResult, default_threads, estimate
 from tests.conftest import SEEDS, run_on
 
 VOLATILE = {"run_id", "started_at", "finished_at"}
@@ -296,3 +296,12 @@ def test_torch_backend_finds_what_the_default_backend_finds(seeds_run: RunResult
         run["model_identity"] for run in rows(torch_run.output, "runs") + rows(seeds_run.output, "runs")
     }
     assert len(identity) == 2  # two backends, two cache namespaces
+
+
+def test_a_large_run_is_estimated_and_one_that_cannot_fit_says_so() -> None:
+    fits = estimate(1_200_000, 1_000_000, "onnx", 2)
+    assert fits.startswith("1,200,000 paragraphs, 1,000,000 to embed") and "(fits)" in fits
+    # Twice the threads, half the embedding time.
+    minutes = [float(estimate(10**6, 10**6, "onnx", t).split("about ")[1].split(" min")[0]) for t in (2, 4)]
+    assert minutes[0] == pytest.approx(2 * minutes[1], rel=0.01)
+    assert "DOES NOT FIT" in estimate(10**9, 10**9, "onnx", 2)
