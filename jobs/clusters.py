@@ -5,7 +5,9 @@ Why this shape (measured in ../shared/notes/MEASUREMENTS.md):
 - HDBSCAN runs on the sparse graph of neighbour pairs at or above the threshold, so cost stays near-linear
   in the number of paragraphs; a dense N x N distance matrix would need 80 GB at 100k paragraphs.
 - hdbscan refuses a sparse graph with several connected components, and bridging components with
-  artificial edges distorts its cluster selection; one HDBSCAN per component matched dense HDBSCAN.
+  artificial edges distorts its cluster selection; one HDBSCAN per component matched dense HDBSCAN. Each
+  fit sees only its component's own pairs, and two-member components (most of them) skip it, so 1M
+  paragraphs cluster in about a minute (docs/scale.md).
 - Distances 1 - cos are 0 (or slightly negative) for exact duplicates, and scipy drops stored zeros, which
   would silently delete duplicate edges. More: HDBSCAN's cluster stability grows with 1/distance, so among
   near-copies the tightest pair wins (seven copies at cosine >= 0.99 came out as one pair and five noise
@@ -116,18 +118,67 @@ def cluster_pairs(
     if len(pairs) == 0:
         return []
     distance = np.maximum(1.0 - pairs.similarity.astype(np.float64), 1.0 - copy_similarity)
-    graph = sp.coo_matrix((distance, (pairs.a, pairs.b)), shape=(n, n)).tocsr()
-    graph = graph.maximum(graph.T).tocsr()
-    n_components, labels = connected_components(graph, directed=False)
+    n_components, labels = connected_components(
+        sp.coo_matrix((distance, (pairs.a, pairs.b)), shape=(n, n)), directed=False
+    )
     sizes = np.bincount(labels, minlength=n_components)
     order = np.argsort(labels, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(sizes)])
+    # Each component's graph is built from its own pairs, renumbered 0..m-1 in node order: slicing it out of
+    # the n x n graph costs O(n) per component, O(n^2) in all.
+    local = np.empty(n, dtype=np.int64)
+    local[order] = np.arange(n) - bounds[labels[order]]
+    pair_component = labels[pairs.a]
+    pair_order = np.argsort(pair_component, kind="stable")
+    pair_bounds = np.searchsorted(pair_component[pair_order], np.arange(n_components + 1))
 
     clusters: list[Cluster] = []
     candidates = np.flatnonzero(sizes >= min_cluster_size)
     for component in candidates:
         nodes = order[bounds[component] : bounds[component + 1]]  # ascending: stable sort of ascending ids
-        model = hdbscan.HDBSCAN(
+        if nodes.shape[0] == 2:
+            # HDBSCAN in single-cluster mode always keeps a lone pair whole (a test checks it); most
+            # components are pairs, and each fit costs about a millisecond.
+            groups = [nodes]
+        else:
+            edges = pair_order[pair_bounds[component] : pair_bounds[component + 1]]
+            groups = _hdbscan_groups(
+                nodes,
+                local[pairs.a[edges]],
+                local[pairs.b[edges]],
+                distance[edges],
+                threshold,
+                min_cluster_size,
+                min_samples,
+                attach_similarity,
+            )
+        for group in groups:
+            clusters.extend(split_to_representative(group, vectors, threshold, min_cluster_size))
+    clusters.sort(key=lambda c: int(c.members[0]))
+    log.info("%d pairs, %d components to cluster, %d clusters", len(pairs), len(candidates), len(clusters))
+    return clusters
+
+
+def _hdbscan_groups(
+    nodes: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    distance: np.ndarray,
+    threshold: float,
+    min_cluster_size: int,
+    min_samples: int,
+    attach_similarity: float | None,
+) -> list[np.ndarray]:
+    """HDBSCAN's clusters (then attached paragraphs) of one component: ``nodes`` linked by local pairs (a, b)."""
+    m = nodes.shape[0]
+    sub = sp.csr_matrix(
+        (np.concatenate([distance, distance]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(m, m)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        # The function behind hdbscan.HDBSCAN.fit, without the estimator's per-call validation overhead.
+        found = hdbscan.hdbscan(
+            sub,
             metric="precomputed",
             min_cluster_size=min_cluster_size,
             min_samples=min_samples,
@@ -136,19 +187,10 @@ def cluster_pairs(
             # A pair missing from the graph is at least this far apart: what core distances use when a
             # paragraph has fewer than min_samples neighbours (else hdbscan refuses the sparse graph).
             max_dist=1.0 - threshold,
-        )
-        sub = graph[nodes][:, nodes]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=RuntimeWarning)
-            found = model.fit(sub).labels_
-        if attach_similarity is not None:
-            found = attach_unclustered(found, sub, 1.0 - max(attach_similarity, threshold))
-        for label in np.unique(found[found >= 0]):
-            group = nodes[found == label]
-            clusters.extend(split_to_representative(group, vectors, threshold, min_cluster_size))
-    clusters.sort(key=lambda c: int(c.members[0]))
-    log.info("%d pairs, %d components to cluster, %d clusters", len(pairs), len(candidates), len(clusters))
-    return clusters
+        )[0]
+    if attach_similarity is not None:
+        found = attach_unclustered(found, sub, 1.0 - max(attach_similarity, threshold))
+    return [nodes[found == label] for label in np.unique(found[found >= 0])]
 
 
 def attach_unclustered(labels: np.ndarray, distances: sp.csr_matrix, max_distance: float) -> np.ndarray:

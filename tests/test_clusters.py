@@ -1,3 +1,4 @@
+import hdbscan
 import numpy as np
 import scipy.sparse as sp
 
@@ -124,3 +125,51 @@ def test_attach_follows_the_strongest_links_and_groups_the_rest() -> None:
     assert labels[2] == labels[3] == 0 and labels[4] == labels[5] not in (-1, 0)
     cut = attach_unclustered(np.array([0, 0, -1, -1, -1, -1]), distances, max_distance=0.06)
     assert cut[2] == 0 and cut[3] == -1
+
+
+def test_hdbscan_keeps_a_lone_pair_whole() -> None:
+    # cluster_pairs skips HDBSCAN on two-member components because this always holds.
+    for distance in (0.02, 0.1, 0.2499):
+        graph = sp.csr_matrix(np.array([[0, distance], [distance, 0]]))
+        for min_samples in (1, 2, 5):
+            model = hdbscan.HDBSCAN(
+                metric="precomputed",
+                min_cluster_size=2,
+                min_samples=min_samples,
+                allow_single_cluster=True,
+                max_dist=0.25,
+            )
+            assert model.fit(graph).labels_.tolist() == [0, 0]
+
+
+def test_components_are_clustered_as_with_the_whole_graph() -> None:
+    # cluster_pairs builds each component's graph from its own pairs; the reference slices the whole graph
+    # and fits the HDBSCAN estimator per component, as cluster_pairs once did.
+    spec = [(2, 0.3), (4, 0.45), (8, 0.52)] * 8  # (copies, noise): pairs, and groups HDBSCAN splits
+    vectors = np.vstack([near_copies(size, noise, seed) for seed, (size, noise) in enumerate(spec)])
+    vectors = vectors[np.random.default_rng(0).permutation(len(vectors))]
+    pairs = pairs_of(vectors, 0.75)
+    n = len(vectors)
+    graph = sp.coo_matrix(
+        (np.maximum(1 - pairs.similarity.astype(np.float64), 0.02), (pairs.a, pairs.b)), (n, n)
+    )
+    graph = graph.tocsr().maximum(graph.T).tocsr()
+    _, component = sp.csgraph.connected_components(graph, directed=False)
+    expected = []
+    for label in np.unique(component):
+        nodes = np.flatnonzero(component == label)
+        sub = graph[nodes][:, nodes]
+        model = hdbscan.HDBSCAN(
+            metric="precomputed", min_cluster_size=2, min_samples=1, allow_single_cluster=True, max_dist=0.25
+        )
+        found = attach_unclustered(model.fit(sub).labels_, sub, 0.2)
+        for group in np.unique(found[found >= 0]):
+            expected += split_to_representative(nodes[found == group], vectors, 0.75, 2)
+    expected.sort(key=lambda c: int(c.members[0]))
+    clusters = cluster_pairs(pairs, vectors, 0.75)
+    assert len({len(c.members) for c in clusters}) >= 5
+    assert [(c.members.tolist(), c.representative) for c in clusters] == [
+        (c.members.tolist(), c.representative) for c in expected
+    ]
+    for got, want in zip(clusters, expected, strict=True):
+        np.testing.assert_array_equal(got.similarity, want.similarity)
