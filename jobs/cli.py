@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", help="input path (overrides input.path)")
     run.add_argument("--output", help="output folder (overrides output.path)")
     run.add_argument("--run-date", help="YYYY-MM-DD the run is for (overrides run_date; default: today, UTC)")
+    run.add_argument(
+        "--executor", choices=["local", "ray"], help="where the parallel steps run (overrides executor)"
+    )
     return parser
 
 
@@ -66,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     given = {
         k: getattr(args, a, None)
-        for k, a in (("input.path", "input"), ("output.path", "output"), ("run_date", "run_date"))
+        for k, a in (
+            ("input.path", "input"),
+            ("output.path", "output"),
+            ("run_date", "run_date"),
+            ("executor", "executor"),
+        )
     }
     try:
         config = load_config(args.config, args.overrides, {k: v for k, v in given.items() if v is not None})

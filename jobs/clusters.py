@@ -27,9 +27,11 @@ Why this shape (measured in ../shared/notes/MEASUREMENTS.md):
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import hdbscan
@@ -37,7 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from embeddings.index import Neighbours
+from embeddings.index import Map, Neighbours
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,9 @@ def cluster_pairs(
     min_samples: int = 1,
     copy_similarity: float = 0.98,
     attach_similarity: float | None = 0.80,
+    max_component_size: int = 10_000,
+    map: Map | None = None,
+    shards: int = 1,
 ) -> list[Cluster]:
     """Clusters of near-duplicates among ``vectors`` (unit length), from the threshold graph ``pairs``.
 
@@ -107,6 +112,10 @@ def cluster_pairs(
             Without it (None), HDBSCAN drops copies only a little looser than their group (a copy with typos
             next to four exact copies). Below ``threshold`` it acts as ``threshold``: weaker pairs are not
             in the graph.
+        max_component_size: a connected component with more paragraphs is logged and split by raising the
+            threshold inside it in steps of 0.01 (up to ``copy_similarity``) until every part fits.
+        map, shards: an executor's task map and how many groups of components to give it; without them
+            the components are clustered here, one after another. The clusters are the same either way.
 
     HDBSCAN runs with excess-of-mass selection; leaf selection ignores ``allow_single_cluster`` and turned
     every two-member component into noise. Clusters come sorted by their smallest member, so the order is
@@ -118,8 +127,49 @@ def cluster_pairs(
     if len(pairs) == 0:
         return []
     distance = np.maximum(1.0 - pairs.similarity.astype(np.float64), 1.0 - copy_similarity)
+    works: list[Component] = []
+    for nodes, a, b, edges in _components(n, pairs.a, pairs.b, min_cluster_size):
+        work = Component(nodes, a, b, distance[edges], pairs.similarity[edges])
+        works.extend(_split_giant(work, threshold, copy_similarity, max_component_size, min_cluster_size))
+    cluster = functools.partial(
+        _cluster_components,
+        threshold=threshold,
+        min_cluster_size=min_cluster_size,
+        min_samples=min_samples,
+        attach_similarity=attach_similarity,
+    )
+    if map is None or shards <= 1:
+        found = cluster(works, vectors)
+    else:
+        # Several groups per worker even out groups of unequal cost; each group keeps component order.
+        groups = [[works[i] for i in run] for run in np.array_split(np.arange(len(works)), 4 * shards)]
+        found = [c for part in map(cluster, [g for g in groups if g], vectors) for c in part]
+    found.sort(key=lambda c: int(c.members[0]))
+    log.info("%d pairs, %d components to cluster, %d clusters", len(pairs), len(works), len(found))
+    return found
+
+
+@dataclass(frozen=True)
+class Component:
+    """One connected component of the threshold graph: its nodes (ascending) and its own edges.
+
+    ``a`` and ``b`` number the nodes 0..m-1 in ``nodes`` order; ``distance`` is 1 - similarity, floored at
+    1 - copy_similarity.
+    """
+
+    nodes: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    distance: np.ndarray
+    similarity: np.ndarray
+
+
+def _components(
+    n: int, a: np.ndarray, b: np.ndarray, min_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """(nodes, local a, local b, edge indices) of each connected component with ``min_size``+ nodes."""
     n_components, labels = connected_components(
-        sp.coo_matrix((distance, (pairs.a, pairs.b)), shape=(n, n)), directed=False
+        sp.coo_matrix((np.ones(a.shape[0]), (a, b)), shape=(n, n)), directed=False
     )
     sizes = np.bincount(labels, minlength=n_components)
     order = np.argsort(labels, kind="stable")
@@ -128,25 +178,63 @@ def cluster_pairs(
     # the n x n graph costs O(n) per component, O(n^2) in all.
     local = np.empty(n, dtype=np.int64)
     local[order] = np.arange(n) - bounds[labels[order]]
-    pair_component = labels[pairs.a]
+    pair_component = labels[a]
     pair_order = np.argsort(pair_component, kind="stable")
     pair_bounds = np.searchsorted(pair_component[pair_order], np.arange(n_components + 1))
-
-    clusters: list[Cluster] = []
-    candidates = np.flatnonzero(sizes >= min_cluster_size)
-    for component in candidates:
+    for component in np.flatnonzero(sizes >= min_size):
         nodes = order[bounds[component] : bounds[component + 1]]  # ascending: stable sort of ascending ids
-        if nodes.shape[0] == 2:
+        edges = pair_order[pair_bounds[component] : pair_bounds[component + 1]]
+        yield nodes, local[a[edges]], local[b[edges]], edges
+
+
+def _split_giant(
+    work: Component, threshold: float, copy_similarity: float, max_size: int, min_size: int
+) -> list[Component]:
+    """``work`` if it has at most ``max_size`` nodes, else its parts at a threshold 0.01 higher, recursively.
+
+    A component this large is no longer one piece of reporting: the threshold is too low for the corpus or
+    one paragraph links many stories. Past ``copy_similarity`` a component is all copies and stays whole.
+    """
+    size = work.nodes.shape[0]
+    higher = round(threshold + 0.01, 6)
+    if size <= max_size or higher >= copy_similarity:
+        return [work]
+    log.warning(
+        "a component of %d paragraphs (cluster.max_component_size %d): split at similarity %.2f",
+        size,
+        max_size,
+        higher,
+    )
+    keep = work.similarity >= higher
+    parts = []
+    for nodes, a, b, edges in _components(size, work.a[keep], work.b[keep], min_size):
+        kept = np.flatnonzero(keep)[edges]
+        part = Component(work.nodes[nodes], a, b, work.distance[kept], work.similarity[kept])
+        parts.extend(_split_giant(part, higher, copy_similarity, max_size, min_size))
+    return parts
+
+
+def _cluster_components(
+    works: list[Component],
+    vectors: np.ndarray,
+    threshold: float,
+    min_cluster_size: int,
+    min_samples: int,
+    attach_similarity: float | None,
+) -> list[Cluster]:
+    """The clusters of some components, each clustered on its own."""
+    clusters: list[Cluster] = []
+    for work in works:
+        if work.nodes.shape[0] == 2:
             # HDBSCAN in single-cluster mode always keeps a lone pair whole (a test checks it); most
             # components are pairs, and each fit costs about a millisecond.
-            groups = [nodes]
+            groups = [work.nodes]
         else:
-            edges = pair_order[pair_bounds[component] : pair_bounds[component + 1]]
             groups = _hdbscan_groups(
-                nodes,
-                local[pairs.a[edges]],
-                local[pairs.b[edges]],
-                distance[edges],
+                work.nodes,
+                work.a,
+                work.b,
+                work.distance,
                 threshold,
                 min_cluster_size,
                 min_samples,
@@ -154,8 +242,6 @@ def cluster_pairs(
             )
         for group in groups:
             clusters.extend(split_to_representative(group, vectors, threshold, min_cluster_size))
-    clusters.sort(key=lambda c: int(c.members[0]))
-    log.info("%d pairs, %d components to cluster, %d clusters", len(pairs), len(candidates), len(clusters))
     return clusters
 
 

@@ -101,6 +101,7 @@ class ClusterConfig(_Section):
     min_samples: int = Field(1, ge=1)
     copy_similarity: float = Field(0.98, gt=0.0, lt=1.0)
     attach_similarity: float | None = Field(0.80, gt=0.0, le=1.0)
+    max_component_size: int = Field(10_000, ge=2)
     include_boilerplate: bool = False
 
     @model_validator(mode="after")
@@ -112,11 +113,24 @@ class ClusterConfig(_Section):
         return self
 
 
+class RayConfig(_Section):
+    """Where and how the ``ray`` executor runs the job's parallel steps (configs/default.yaml says each key)."""
+
+    address: str | None = None
+    num_cpus: int | None = Field(None, ge=1)
+    embed_actors: int | None = Field(None, ge=1)
+    cpus_per_actor: int = Field(1, ge=1)
+    embed_batch_size: int = Field(512, ge=1)
+    max_retries: int = Field(3, ge=0)
+
+
 class JobConfig(_Section):
     """The whole configuration of one ``newsdedup run``."""
 
     run_date: dt.date | None = None
     threads: int | None = Field(None, ge=1)
+    executor: Literal["local", "ray"] = "local"
+    ray: RayConfig = Field(default_factory=RayConfig)
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     paragraphs: ParagraphsConfig = Field(default_factory=ParagraphsConfig)

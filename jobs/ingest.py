@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
-import itertools
+import functools
 import json
 import os
 import re
@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from jobs.config import ColumnsConfig, ConfigError, InputConfig
+from jobs.executors import MapData, in_process
 
 _KINDS = {".txt": "text", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 _REQUIRED = ("article_id", "outlet", "text")
@@ -84,17 +85,21 @@ class _FieldError(Exception):
         self.reason = reason
 
 
-def read_articles(config: InputConfig) -> IngestResult:
-    """Read all input articles (files in sorted order, records in file order), rejecting invalid ones."""
+def read_articles(config: InputConfig, map_data: MapData = in_process) -> IngestResult:
+    """Read all input articles (files in sorted order, records in file order), rejecting invalid ones.
+
+    ``map_data(fn, files)`` runs the reading of the files (an executor's data-parallel map; by default in
+    this process); checking ids across files happens here, in file order, whatever ran the reading.
+    """
     folder = config.path if config.path.is_dir() else config.path.parent
     manifest = _manifest_path(folder, config.manifest)
     kind, files = _input_files(config, manifest)
-    records: Iterable[_Record | Reject]
     if kind == "text":
-        records = _read_text(config, folder, manifest, files)
+        manifest_rejects, rows = _manifest_rows(config, folder, manifest, files)
+        read = functools.partial(_read_text_files, config=config, folder=folder, manifest=manifest, rows=rows)
     else:
-        reader = _READERS[kind]
-        records = itertools.chain.from_iterable(reader(path, config.columns) for path in files)
+        manifest_rejects, read = [], functools.partial(_read_files, kind=kind, columns=config.columns)
+    records = [*manifest_rejects, *map_data(read, files)]
     articles: list[Article] = []
     rejects: list[Reject] = []
     first_seen: dict[str, str] = {}
@@ -166,49 +171,72 @@ def _manifest_path(folder: Path, name: str) -> Path:
     return folder / name
 
 
-def _read_text(
+def _read_files(paths: list[Path], kind: str, columns: ColumnsConfig) -> list[_Record | Reject]:
+    """The records (and rejects) of JSONL, CSV or Parquet files, in file order."""
+    return [item for path in paths for item in _READERS[kind](path, columns)]
+
+
+ManifestRows = dict[str, tuple[str, dict[str, str] | None]]
+
+
+def _manifest_rows(
     config: InputConfig, folder: Path, manifest: Path, files: list[Path]
-) -> Iterator[_Record | Reject]:
-    """One article per .txt file; ids, outlets and the rest from the manifest, else from the file's path."""
-    has_manifest = manifest.is_file()
-    if not has_manifest and config.manifest not in ("", _DEFAULT_MANIFEST):
-        raise InputError(f"manifest {manifest} not found: fix input.manifest")
-    relative = {file: file.relative_to(folder).as_posix() for file in files}
-    rows: dict[str, tuple[str, dict[str, str] | None]] = {}
-    if has_manifest:
-        # Reading a single file, the rows for other files are none of its business: they go unchecked.
-        rows = yield from _read_manifest(manifest, folder, set(relative.values()), config.path.is_dir())
-    for file, name in relative.items():
-        locator, row = rows.get(name, ("", {}))
-        if row is None:
-            yield Reject(str(file), "", f"its manifest row ({manifest} {locator}) was rejected: fix that row")
-            continue
+) -> tuple[list[Reject], ManifestRows]:
+    """Rejects for bad manifest rows, and {file name: ("row N", row)} for the .txt files being read."""
+    if not manifest.is_file():
+        if config.manifest not in ("", _DEFAULT_MANIFEST):
+            raise InputError(f"manifest {manifest} not found: fix input.manifest")
+        return [], {}
+    names = {file.relative_to(folder).as_posix() for file in files}
+    # Reading a single file, the rows for other files are none of its business: they go unchecked.
+    check = _read_manifest(manifest, folder, names, config.path.is_dir())
+    rejects: list[Reject] = []
+    while True:
         try:
-            text = file.read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            yield Reject(str(file), "", f"not valid UTF-8 at byte {exc.start}: re-encode the file as UTF-8")
-            continue
-        values: dict[str, Any] = {}
-        for field in _MANIFEST_FIELDS:
-            value = row.get(getattr(config.columns, field), "").strip()
-            if value:
-                values[field] = value
-        path = PurePosixPath(name)
-        values.setdefault("article_id", path.with_suffix("").as_posix())
-        values.setdefault("outlet", path.parts[0] if len(path.parts) > 1 else path.stem)
-        values["text"] = text
-        meta = (str(manifest), locator) if locator else None
-        yield _Record(file=str(file), locator="", source=str(file), values=values, meta=meta)
+            rejects.append(next(check))
+        except StopIteration as done:
+            return rejects, done.value
+
+
+def _read_text_files(
+    files: list[Path], config: InputConfig, folder: Path, manifest: Path, rows: ManifestRows
+) -> list[_Record | Reject]:
+    """One article per .txt file; ids, outlets and the rest from the manifest, else from the file's path."""
+    return [_read_text_file(file, config, folder, manifest, rows) for file in files]
+
+
+def _read_text_file(
+    file: Path, config: InputConfig, folder: Path, manifest: Path, rows: ManifestRows
+) -> _Record | Reject:
+    name = file.relative_to(folder).as_posix()
+    locator, row = rows.get(name, ("", {}))
+    if row is None:
+        return Reject(str(file), "", f"its manifest row ({manifest} {locator}) was rejected: fix that row")
+    try:
+        text = file.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return Reject(str(file), "", f"not valid UTF-8 at byte {exc.start}: re-encode the file as UTF-8")
+    values: dict[str, Any] = {}
+    for field in _MANIFEST_FIELDS:
+        value = row.get(getattr(config.columns, field), "").strip()
+        if value:
+            values[field] = value
+    path = PurePosixPath(name)
+    values.setdefault("article_id", path.with_suffix("").as_posix())
+    values.setdefault("outlet", path.parts[0] if len(path.parts) > 1 else path.stem)
+    values["text"] = text
+    meta = (str(manifest), locator) if locator else None
+    return _Record(file=str(file), locator="", source=str(file), values=values, meta=meta)
 
 
 def _read_manifest(
     manifest: Path, folder: Path, names: set[str], check_all: bool
-) -> Generator[Reject, None, dict[str, tuple[str, dict[str, str] | None]]]:
+) -> Generator[Reject, None, ManifestRows]:
     """Yield rejects for bad manifest rows; return {file name: ("row N", row)} for the files being read.
 
     A file's first row is its row; the row is None when that row was rejected as unreadable.
     """
-    rows: dict[str, tuple[str, dict[str, str] | None]] = {}
+    rows: ManifestRows = {}
 
     def check_header(header: list[str]) -> None:
         if "file" not in header:

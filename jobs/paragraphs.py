@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import defaultdict
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 from embeddings.cache import text_key
 from jobs.config import ParagraphsConfig
+from jobs.executors import MapData, in_process
 from jobs.ingest import Article
 
 # Typographic quotes and invisible characters that make the same wire text hash differently.
@@ -100,11 +102,24 @@ def paragraph_id(article_id: str, position: int) -> str:
     return f"{article_id}:{position:04d}"
 
 
-def split_articles(articles: Sequence[Article], config: ParagraphsConfig) -> list[Paragraph]:
-    """All paragraphs of all articles in input order, with boilerplate flagged."""
+def split_articles(
+    articles: Sequence[Article], config: ParagraphsConfig, map_data: MapData = in_process
+) -> list[Paragraph]:
+    """All paragraphs of all articles in input order, with boilerplate flagged.
+
+    ``map_data`` runs the splitting of the articles (an executor's data-parallel map); flagging text an
+    outlet repeats needs all paragraphs, so it happens here.
+    """
+    paragraphs = map_data(functools.partial(_split, config=config), list(enumerate(articles)))
+    _flag_repeats(paragraphs, articles, config.boilerplate_min_articles)
+    return paragraphs
+
+
+def _split(numbered: list[tuple[int, Article]], config: ParagraphsConfig) -> list[Paragraph]:
+    """Paragraphs of (article index, article) pairs, pattern-flagged boilerplate marked."""
     patterns = [re.compile(p, re.IGNORECASE) for p in config.boilerplate_patterns]
     paragraphs: list[Paragraph] = []
-    for index, article in enumerate(articles):
+    for index, article in numbered:
         for position, chunk in enumerate(split_text(article.text, config.split)):
             norm = normalize(chunk)
             reason = BOILERPLATE_PATTERN if any(p.search(norm) for p in patterns) else None
@@ -120,7 +135,6 @@ def split_articles(articles: Sequence[Article], config: ParagraphsConfig) -> lis
                     boilerplate_reason=reason,
                 )
             )
-    _flag_repeats(paragraphs, articles, config.boilerplate_min_articles)
     return paragraphs
 
 

@@ -26,10 +26,11 @@ import pyarrow.parquet as pq
 
 from embeddings.cache import EmbeddingCache, embed_texts
 from embeddings.encoder import Encoder, SentenceTransformerEncoder
-from embeddings.index import build_index, index_kind, save_index, search, set_threads
+from embeddings.index import build_index, index_kind, on_grid, save_index, search, set_threads
 from jobs import tables
 from jobs.clusters import Cluster, Pairs, cluster_pairs, threshold_pairs
 from jobs.config import ConfigError, EmbedConfig, JobConfig
+from jobs.executors import Executor, describe, make_executor
 from jobs.ingest import Article, IngestResult, read_articles
 from jobs.paragraphs import Paragraph, excluded_reason, split_articles
 
@@ -47,6 +48,7 @@ _VERSIONED = {
     "pyarrow": "pyarrow",
     "numpy": "numpy",
     "onnxruntime": "onnxruntime",
+    "ray": "ray",
 }
 
 
@@ -75,6 +77,7 @@ class _Embedded:
     n_cache_hits: int = 0
     n_encoded: int = 0
     model_identity: str | None = None
+    max_copies: int = 1  # most paragraphs sharing one text (and so one vector)
 
 
 class _Stopwatch:
@@ -159,7 +162,8 @@ def default_threads(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
 def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
     """Run the whole job as configured and commit its tables; raises before writing anything on bad input.
 
-    ``encoder`` overrides the configured model (the tests pass one loaded model to many runs).
+    ``encoder`` overrides the configured model (the tests pass one loaded model to many runs); with the
+    ray executor it only names the model and its cache, and Ray's actors load the configured model.
     """
     started = dt.datetime.now(dt.UTC)
     run_date = config.run_date or started.date()
@@ -171,13 +175,30 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
     set_threads(threads)
     watch = _Stopwatch()
     log.info("run %s for %s: input %s -> output %s", run_id, run_date, config.input.path, config.output.path)
+    executor = make_executor(config.executor, config.ray, config.embed, threads)
+    try:
+        return _run(config, encoder, executor, run_id, run_date, started, threads, watch)
+    finally:
+        executor.close()
+
+
+def _run(
+    config: JobConfig,
+    encoder: Encoder | None,
+    executor: Executor,
+    run_id: str,
+    run_date: dt.date,
+    started: dt.datetime,
+    threads: int,
+    watch: _Stopwatch,
+) -> RunResult:
 
     with watch.stage("ingest") as info:
-        ingested = read_articles(config.input)
+        ingested = read_articles(config.input, executor.map_data)
         info.update(files=ingested.files, articles=len(ingested.articles), rejects=len(ingested.rejects))
 
     with watch.stage("paragraphs") as info:
-        paragraphs = split_articles(ingested.articles, config.paragraphs)
+        paragraphs = split_articles(ingested.articles, config.paragraphs, executor.map_data)
         excluded = [
             excluded_reason(p, config.paragraphs.min_words, config.cluster.include_boilerplate)
             for p in paragraphs
@@ -193,7 +214,7 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
         )
 
     with watch.stage("embed") as info:
-        embedded = _embed(paragraphs, excluded, config, encoder, threads)
+        embedded = _embed(paragraphs, excluded, config, encoder, executor, threads)
         info.update(distinct=embedded.n_unique, from_cache=embedded.n_cache_hits, encoded=embedded.n_encoded)
 
     with watch.stage("index") as info:
@@ -202,7 +223,14 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
             **config.index.model_dump(exclude={"k", "save"}),
             centroids_cache=_cache_folder(config) / "ivf-centroids" if config.embed.cache else None,
         )
-        neighbours = search(index, embedded.vectors, config.index.k)
+        neighbours = search(
+            index,
+            embedded.vectors,
+            config.index.k,
+            executor.map,
+            executor.parallelism,
+            copies=embedded.max_copies,
+        )
         info.update(vectors=index.ntotal)
 
     with watch.stage("cluster") as info:
@@ -216,6 +244,9 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
             min_samples=c.min_samples,
             copy_similarity=c.copy_similarity,
             attach_similarity=c.attach_similarity,
+            max_component_size=c.max_component_size,
+            map=executor.map,
+            shards=executor.parallelism,
         )
         info.update(pairs=len(pairs), clusters=len(clusters))
 
@@ -241,6 +272,7 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
             embedded,
             index_kind(index),
             threads,
+            executor,
             counts,
             watch.seconds,
         )
@@ -281,6 +313,7 @@ def _embed(
     excluded: Sequence[str | None],
     config: JobConfig,
     encoder: Encoder | None,
+    executor: Executor,
     threads: int,
 ) -> _Embedded:
     rows = np.array([i for i, reason in enumerate(excluded) if reason is None], dtype=np.int64)
@@ -294,7 +327,7 @@ def _embed(
     cut = np.array([len(paragraphs[i].norm_text) > max_chars for i in rows], dtype=bool)
     cache = EmbeddingCache(_cache_folder(config), encoder.identity, encoder.dim) if e.cache else None
     try:
-        result = embed_texts(texts, encoder, cache)
+        result = embed_texts(texts, encoder, cache, executor.encode)
     finally:
         if cache is not None:
             cache.close()
@@ -302,13 +335,15 @@ def _embed(
     truncated = cut | (n_tokens > encoder.max_seq_length)
     return _Embedded(
         rows,
-        result.vectors(),
+        # Exact dot products: the same neighbours and similarities on every executor (on_grid says why).
+        on_grid(result.vectors()),
         n_tokens,
         truncated,
         result.n_unique,
         result.n_cache_hits,
         result.n_encoded,
         encoder.identity,
+        int(np.bincount(result.inverse).max()),
     )
 
 
@@ -532,6 +567,7 @@ def _runs_table(
     embedded: _Embedded,
     kind: str,
     threads: int,
+    executor: Executor,
     counts: dict[str, int],
     seconds: dict[str, float],
 ) -> pa.Table:
@@ -547,6 +583,8 @@ def _runs_table(
         "model_identity": embedded.model_identity,
         "index_kind": kind,
         "threads": threads,
+        "executor": executor.name,
+        "executor_resources": describe(executor),
         **counts,
         **{
             f"seconds_{stage}": seconds.get(stage, 0.0)

@@ -68,6 +68,19 @@ RUNS = pa.schema(
             True,
         ),
         _f("threads", pa.int32(), "CPU threads used by PyTorch and FAISS."),
+        _f(
+            "executor",
+            pa.string(),
+            "Where the parallel steps ran: local or ray; null for runs before executors existed.",
+            True,
+        ),
+        _f(
+            "executor_resources",
+            pa.string(),
+            "What the executor had, as JSON: cpus and nodes, and for ray the address, memory_gib, "
+            "embed_actors, cpus_per_actor and the Ray version.",
+            True,
+        ),
         _f("n_input_files", pa.int64(), "Input files read."),
         _f("n_articles", pa.int64(), "Articles accepted."),
         _f("n_rejects", pa.int64(), "Records rejected (see the rejects table)."),

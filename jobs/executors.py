@@ -1,0 +1,265 @@
+"""Where the job's parallel pieces run: in this process (``local``) or on a Ray cluster (``ray``).
+
+The stages (ingest, paragraphs, embed, index, cluster) say *what* to compute and split their work into
+independent pieces; an executor only decides *where and how* the pieces run, as datatrove's local, Slurm
+and Ray executors run the same pipeline steps. Every executor returns results in input order, so a run's
+tables do not depend on which one ran it.
+
+- ``map_data(fn, items)``: a data-parallel transform over records (input files, articles). ``fn`` takes a
+  list of items and returns a list of results; Ray runs it as Ray Data ``map_batches`` tasks.
+- ``map(fn, items, shared)``: one task per item (index shards, groups of graph components); ``shared`` is
+  a large read-only argument every task gets (Ray puts it in the object store once).
+- ``encode(texts)``: the embedding model over texts; Ray runs it on a pool of actors that each load the
+  model once (``map_batches`` on an actor pool).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+
+from embeddings.cache import encode_with_counts
+from embeddings.encoder import Encoder
+from jobs.config import ConfigError, EmbedConfig, RayConfig
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+MapData = Callable[[Callable[[list[Any]], list[Any]], Sequence[Any]], list[Any]]
+
+
+def in_process(fn: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
+    """The ``map_data`` of no executor: ``fn`` over all items at once, here."""
+    return fn(list(items))
+
+
+class Executor(Protocol):
+    name: str
+    parallelism: int  # how many pieces a stage should split its work into for ``map``
+
+    def map_data(self, fn: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
+        """``fn`` over ``items`` in batches, results concatenated in input order."""
+        ...
+
+    def map(self, fn: Callable[[T, Any], R], items: Sequence[T], shared: Any = None) -> list[R]:
+        """``[fn(item, shared) for item in items]``, possibly in parallel."""
+        ...
+
+    def encode(self, texts: Sequence[str], encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors and token counts of ``texts`` by the model ``encoder`` was loaded from."""
+        ...
+
+    def resources(self) -> dict[str, Any]:
+        """What the run had to work with, for the runs table."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """Everything in this process; stages use their own threads (FAISS, onnxruntime) for parallelism."""
+
+    name = "local"
+    parallelism = 1  # stages shard nothing: their own threads use the cores
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+
+    def map_data(self, fn: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
+        return in_process(fn, items)
+
+    def map(self, fn: Callable[[T, Any], R], items: Sequence[T], shared: Any = None) -> list[R]:
+        return [fn(item, shared) for item in items]
+
+    def encode(self, texts: Sequence[str], encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
+        return encode_with_counts(texts, encoder)
+
+    def resources(self) -> dict[str, Any]:
+        return {"cpus": self.threads, "nodes": 1}
+
+    def close(self) -> None:
+        pass
+
+
+class _EncodeActor:
+    """One Ray actor holding one loaded model; Ray Data calls it with batches of texts.
+
+    ``embed`` and ``threads`` are class attributes of a per-run subclass rather than constructor arguments:
+    Ray keeps constructor arguments in its object store and logs an error about restarting such actors.
+    """
+
+    embed: EmbedConfig
+    threads: int
+
+    def __init__(self) -> None:
+        from jobs.pipeline import load_encoder
+
+        self.encoder = load_encoder(self.embed.model_copy(update={"progress": False}), self.threads)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        texts = batch["text"].tolist()
+        return {"vector": self.encoder.encode(texts), "n_tokens": self.encoder.count_tokens(texts)}
+
+
+class RayExecutor:
+    """Ray tasks for ``map``, Ray Data for ``map_data`` and ``encode``; results come back in input order.
+
+    A ``map`` task whose worker dies (a lost node, the OOM killer) or that raises ``OSError`` is retried up
+    to ``max_retries`` times; Ray Data retries its tasks and restarts its actors when their workers die.
+    Any other error fails the run, which then leaves earlier output untouched.
+    """
+
+    name = "ray"
+
+    def __init__(self, config: RayConfig, embed: EmbedConfig, threads: int) -> None:
+        try:
+            import ray
+            import ray.data
+        except ImportError:
+            raise ConfigError(
+                "executor ray needs Ray: pip install 'newsdedup[ray]' (or set executor: local)"
+            ) from None
+        self._ray = ray
+        self.config = config
+        self.embed = embed
+        self._started = not ray.is_initialized()
+        if self._started:
+            # No dashboard and no usage stats: nothing listens or phones home; a local instance is started
+            # for the run when no address is given.
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            ray.init(
+                address=config.address,
+                num_cpus=(config.num_cpus or threads) if config.address is None else None,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+        # Ray Data logs each dataset's plan and progress at INFO; the job's own stage lines say enough.
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        # Articles and paragraphs are Python objects, which Ray Data pickles after warning that Arrow cannot
+        # hold them: expected here, so not worth a warning per stage.
+        logging.getLogger("ray.data._internal.tensor_extensions.arrow").setLevel(logging.ERROR)
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # results in input order, on every run
+        context.enable_progress_bars = False
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.cpus = self.parallelism = cpus
+        self.actors = config.embed_actors or max(1, cpus // config.cpus_per_actor)
+        self._retry = {"max_retries": config.max_retries, "retry_exceptions": [OSError]}
+        log.info(
+            "ray executor: %d CPUs on %d nodes, %d embedding actors",
+            cpus,
+            len(ray.nodes()),
+            self.actors,
+        )
+
+    def map_data(self, fn: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
+        if not items:
+            return []
+        ray = self._ray
+        # One block per CPU so each CPU gets a share; items travel pickled, as Ray stores Python objects.
+        dataset = ray.data.from_items([{"item": item} for item in items], override_num_blocks=self.cpus)
+
+        def apply(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            try:
+                results = fn(list(batch["item"]))
+            except ConfigError as exc:
+                # A problem the user can fix (e.g. a missing column): Ray Data would wrap it beyond
+                # recognition, so it travels as data and is raised as itself below.
+                results = [_Raised(exc)]
+            out = np.empty(len(results), dtype=object)
+            out[:] = results
+            return {"item": out}
+
+        rows = dataset.map_batches(apply, batch_size=None)  # Ray Data retries a task whose worker died
+        results = [row["item"] for row in _unwrapped(rows.take_all)]
+        raised = next((r.error for r in results if isinstance(r, _Raised)), None)
+        if raised is not None:
+            raise raised
+        return results
+
+    def map(self, fn: Callable[[T, Any], R], items: Sequence[T], shared: Any = None) -> list[R]:
+        if not items:
+            return []
+        task = self._ray.remote(**self._retry)(_call)
+        shared_ref = self._ray.put(shared)  # stored once; tasks on the same node read it without copying
+        return _unwrapped(lambda: self._ray.get([task.remote(fn, item, shared_ref) for item in items]))
+
+    def encode(self, texts: Sequence[str], encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
+        ray = self._ray
+        if not texts:
+            return encode_with_counts(texts, encoder)
+        dataset = ray.data.from_items([{"text": text} for text in texts])
+        actor = type(
+            "EncodeActor", (_EncodeActor,), {"embed": self.embed, "threads": self.config.cpus_per_actor}
+        )
+        # Ray Data restarts an actor whose worker died and retries its batches on the pool.
+        encoded = dataset.map_batches(
+            actor,
+            batch_size=self.config.embed_batch_size,
+            compute=ray.data.ActorPoolStrategy(size=self.actors),
+            num_cpus=self.config.cpus_per_actor,
+        )
+        batches = _unwrapped(lambda: list(encoded.iter_batches(batch_size=None, batch_format="numpy")))
+        vectors = [batch["vector"] for batch in batches]
+        counts = [batch["n_tokens"] for batch in batches]
+        return np.concatenate(vectors).astype(np.float32), np.concatenate(counts).astype(np.int32)
+
+    def resources(self) -> dict[str, Any]:
+        ray = self._ray
+        return {
+            "address": self.config.address or "local",
+            "nodes": len([n for n in ray.nodes() if n.get("Alive")]),
+            "cpus": self.cpus,
+            "memory_gib": round(ray.cluster_resources().get("memory", 0) / 2**30, 1),
+            "embed_actors": self.actors,
+            "cpus_per_actor": self.config.cpus_per_actor,
+            "ray": ray.__version__,
+        }
+
+    def close(self) -> None:
+        if self._started:
+            self._ray.shutdown()
+
+
+@dataclass(frozen=True)
+class _Raised:
+    """An error a data-parallel step raised, carried back as its result."""
+
+    error: ConfigError
+
+
+def _call(fn: Callable[[T, Any], R], item: T, shared: Any) -> R:
+    """A Ray task running ``fn`` (Ray's decorator takes functions, not partials or callables)."""
+    return fn(item, shared)
+
+
+def _unwrapped(call: Callable[[], R]) -> R:
+    """``call()``, raising a Ray task's own exception (an InputError stays an InputError), not Ray's wrapper."""
+    from ray.exceptions import RayTaskError
+
+    try:
+        return call()
+    except RayTaskError as exc:
+        raise exc.as_instanceof_cause() from None
+
+
+def make_executor(name: str, ray: RayConfig, embed: EmbedConfig, threads: int) -> Executor:
+    """The executor a config names."""
+    if name == "ray":
+        return RayExecutor(ray, embed, threads)
+    return LocalExecutor(threads)
+
+
+def describe(executor: Executor) -> str:
+    """The executor's resources as compact JSON, for the runs table."""
+    return json.dumps(executor.resources(), sort_keys=True, separators=(",", ":"))
