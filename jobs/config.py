@@ -37,10 +37,30 @@ class ColumnsConfig(_Section):
 
 
 class InputConfig(_Section):
-    path: Path = Path("seeds")
+    # A local path, or a URI read through a pyarrow filesystem (s3://, gs://, hdfs://, file://) kept as text:
+    # Path would turn "s3://bucket/x" into "s3:/bucket/x".
+    path: Path | str = Path("seeds")
     format: Literal["auto", "text", "jsonl", "csv", "parquet"] = "auto"
     manifest: str = "manifest.csv"
     columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
+
+    @staticmethod
+    def is_uri(value: str) -> bool:
+        """Whether ``value`` names a place by URI (``scheme://...``) rather than as a local path.
+
+        A scheme has two letters or more, so a Windows drive written ``C://data`` stays a path.
+        """
+        import re
+
+        return re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", value) is not None
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path_or_uri(cls, value: Any) -> Any:
+        # Decided here, not by the union: pydantic would keep every string (a plain folder too) as str.
+        if isinstance(value, str) and not cls.is_uri(value):
+            return Path(value)
+        return value
 
 
 class OutputConfig(_Section):

@@ -1,5 +1,8 @@
 """Read news articles from a folder of text files, JSONL, CSV or Parquet into validated records.
 
+The input is a local path or a URI (``s3://``, ``gs://``, ``hdfs://``, ``file://``) read through the pyarrow
+filesystem it names; sources and rejects name a file by its local path or by its URI.
+
 A bad record never stops the run and is never dropped silently: it becomes a ``Reject`` saying what is
 wrong and what to do. Only input that cannot be read at all (a missing path, no input files, a required
 column that is not there) raises ``InputError``, before anything is written.
@@ -11,16 +14,18 @@ import contextlib
 import csv
 import datetime as dt
 import functools
+import io
 import json
 import os
 import re
 import sys
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from jobs.config import ColumnsConfig, ConfigError, InputConfig
@@ -50,12 +55,14 @@ class Article:
     title: str | None
     url: str | None
     published_at: dt.datetime | None  # timezone-aware UTC; naive input times are taken as UTC
-    source: str  # "seeds/000_x.txt", "data.jsonl:3" (line), "data.csv:5" (row, header is 1), "data.parquet:1"
+    # "seeds/000_x.txt", "data.jsonl:3" (line), "data.csv:5" (row, header is 1), "data.parquet:1",
+    # "s3://bucket/data.jsonl:3" (a file read through a URI)
+    source: str
 
 
 @dataclass(frozen=True)
 class Reject:
-    source: str  # the file path
+    source: str  # the file's path, or its URI
     record: str  # "line 3", "row 5" or "" for a whole file, plus " (article_id=X)" when the id is known
     reason: str  # what is wrong and what to do
 
@@ -78,6 +85,100 @@ class _Record:
     meta: tuple[str, str] | None = None  # (manifest, "row N") a text file's other fields came from
 
 
+@dataclass(frozen=True)
+class _Location:
+    """A file or folder of the input: a local path, or a path in a pyarrow filesystem named by a URI.
+
+    It pickles (pyarrow filesystems do), so the readers it is handed to can run in other processes.
+    """
+
+    path: str  # the local path, or the path inside ``filesystem``
+    # None: the local disk, through pathlib and Python's io so that local paths are read and named as they
+    # always were (pyarrow's LocalFileSystem would refuse a relative path such as "news:2025/a.txt" as a URI).
+    filesystem: pafs.FileSystem | None = None
+    uri: str | None = None  # what sources and rejects call a location read through a URI
+
+    def __str__(self) -> str:
+        return self.path if self.uri is None else self.uri
+
+    @property
+    def _pure(self) -> PurePath:
+        return Path(self.path) if self.filesystem is None else PurePosixPath(self.path)
+
+    @property
+    def suffix(self) -> str:
+        return self._pure.suffix
+
+    @property
+    def parent(self) -> _Location:
+        uri = None if self.uri is None else self.uri.removesuffix("/").rpartition("/")[0]
+        return _Location(str(self._pure.parent), self.filesystem, uri)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What tells two locations apart: the filesystem and the path, symlinks resolved on the local disk."""
+        if self.filesystem is None:
+            return "local", str(Path(self.path).resolve())
+        return self.filesystem.type_name, self.path
+
+    def joinpath(self, relative: str) -> _Location:
+        """The location ``relative`` (a POSIX path) names under this folder."""
+        uri = None if self.uri is None else f"{self.uri.removesuffix('/')}/{relative}"
+        return _Location(str(self._pure / relative), self.filesystem, uri)
+
+    def relative_to(self, folder: _Location) -> str:
+        """This location's path under ``folder``, as a POSIX path (what a manifest's ``file`` column holds)."""
+        return self._pure.relative_to(folder._pure).as_posix()
+
+    def file_type(self) -> pafs.FileType:
+        """File, Directory, NotFound, or Unknown (something else that exists)."""
+        if self.filesystem is not None:
+            try:
+                return self.filesystem.get_file_info(self.path).type
+            except OSError as exc:
+                raise _cannot_open(self, exc) from None
+        path = Path(self.path)
+        if path.is_file():
+            return pafs.FileType.File
+        if path.is_dir():
+            return pafs.FileType.Directory
+        return pafs.FileType.Unknown if path.exists() else pafs.FileType.NotFound
+
+    def is_file(self) -> bool:
+        return self.file_type() == pafs.FileType.File
+
+    def open(self) -> io.BufferedReader:
+        """The file's bytes, read front to back: object stores serve that without a request per seek."""
+        if self.filesystem is None:
+            return open(self.path, "rb")
+        # compression=None: a file's bytes are what it holds, as on the local disk (pyarrow would gunzip .gz).
+        return io.BufferedReader(self.filesystem.open_input_stream(self.path, compression=None))
+
+    def parquet(self) -> pq.ParquetFile:
+        return pq.ParquetFile(self.path, filesystem=self.filesystem)
+
+
+def _locate(path: Path | str) -> _Location:
+    """Where ``path`` is; a string is a URI (InputConfig keeps only URIs as strings)."""
+    if isinstance(path, Path):
+        return _Location(str(path))
+    try:
+        filesystem, inner = pafs.FileSystem.from_uri(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise _cannot_open(path, exc) from None
+    # The query (region=..., endpoint_override=...) configures the filesystem; names of files leave it out.
+    return _Location(inner, filesystem, path.partition("?")[0])
+
+
+def _cannot_open(uri: _Location | str, exc: Exception) -> InputError:
+    # pyarrow's message can run to pages (HDFS lists every libjvm it looked for): its first line says enough.
+    reason = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
+    return InputError(
+        f"cannot open {uri}: {reason}: check the URI (s3://, gs://, hdfs://, file:// or a local path) "
+        "and credentials"
+    )
+
+
 class _FieldError(Exception):
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(reason)
@@ -91,11 +192,15 @@ def read_articles(config: InputConfig, map_data: MapData = in_process) -> Ingest
     ``map_data(fn, files)`` runs the reading of the files (an executor's data-parallel map; by default in
     this process); checking ids across files happens here, in file order, whatever ran the reading.
     """
-    folder = config.path if config.path.is_dir() else config.path.parent
+    root = _locate(config.path)
+    root_type = root.file_type()
+    folder = root if root_type == pafs.FileType.Directory else root.parent
     manifest = _manifest_path(folder, config.manifest)
-    kind, files = _input_files(config, manifest)
+    kind, files = _input_files(config, root, root_type, manifest)
     if kind == "text":
-        manifest_rejects, rows = _manifest_rows(config, folder, manifest, files)
+        # Reading a single file, the rows for other files are none of its business: they go unchecked.
+        check_all = root_type == pafs.FileType.Directory
+        manifest_rejects, rows = _manifest_rows(config, folder, manifest, files, check_all)
         read = functools.partial(_read_text_files, config=config, folder=folder, manifest=manifest, rows=rows)
     else:
         manifest_rejects, read = [], functools.partial(_read_files, kind=kind, columns=config.columns)
@@ -112,12 +217,13 @@ def read_articles(config: InputConfig, map_data: MapData = in_process) -> Ingest
     return IngestResult(articles=articles, rejects=rejects, files=len(files))
 
 
-def _input_files(config: InputConfig, manifest: Path) -> tuple[str, list[Path]]:
+def _input_files(
+    config: InputConfig, path: _Location, path_type: pafs.FileType, manifest: _Location
+) -> tuple[str, list[_Location]]:
     """The format to read and the files to read with it, sorted; the manifest is not one of them."""
-    path = config.path
-    if not path.exists():
+    if path_type == pafs.FileType.NotFound:
         raise InputError(f"input path {path} does not exist: set input.path or pass --input")
-    if path.is_file():
+    if path_type == pafs.FileType.File:
         kind = _KINDS.get(path.suffix.lower()) if config.format == "auto" else config.format
         if kind is None:
             raise InputError(
@@ -125,11 +231,11 @@ def _input_files(config: InputConfig, manifest: Path) -> tuple[str, list[Path]]:
                 "or .parquet, or set input.format"
             )
         return kind, [path]
-    manifest = manifest.resolve()
-    by_kind: dict[str, list[Path]] = {}
+    manifest_key = manifest.key
+    by_kind: dict[str, list[_Location]] = {}
     for file in _walk(path):
         kind = _KINDS.get(file.suffix.lower())
-        if kind is not None and not (kind == "csv" and file.resolve() == manifest):
+        if kind is not None and not (kind == "csv" and file.key == manifest_key):
             by_kind.setdefault(kind, []).append(file)
     if config.format != "auto":
         if config.format not in by_kind:
@@ -152,26 +258,39 @@ def _input_files(config: InputConfig, manifest: Path) -> tuple[str, list[Path]]:
     return next(iter(by_kind.items()))
 
 
-def _walk(root: Path) -> list[Path]:
+def _walk(root: _Location) -> list[_Location]:
     """All files under root, sorted, skipping hidden and underscore-prefixed files and folders."""
-    files = []
-    for folder, subfolders, names in os.walk(root):
-        subfolders[:] = [name for name in subfolders if not name.startswith((".", "_"))]
-        files.extend(Path(folder, name) for name in names if not name.startswith((".", "_")))
-    return sorted(files)
+    if root.filesystem is None:
+        # os.walk, as ever on the local disk: unlike a FileSelector, it does not descend into symlinked folders.
+        files = []
+        for folder, subfolders, names in os.walk(root.path):
+            subfolders[:] = [name for name in subfolders if not name.startswith((".", "_"))]
+            files.extend(Path(folder, name) for name in names if not name.startswith((".", "_")))
+        return [_Location(str(file)) for file in sorted(files)]
+    try:
+        infos = root.filesystem.get_file_info(pafs.FileSelector(root.path, recursive=True))
+    except OSError as exc:
+        raise _cannot_open(root, exc) from None
+    # Sorted as paths (by folder, then name), as the local files are.
+    relatives = sorted(PurePosixPath(info.path).relative_to(root.path) for info in infos if info.is_file)
+    return [
+        root.joinpath(relative.as_posix())
+        for relative in relatives
+        if not any(part.startswith((".", "_")) for part in relative.parts)
+    ]
 
 
-def _manifest_path(folder: Path, name: str) -> Path:
+def _manifest_path(folder: _Location, name: str) -> _Location:
     """Where the manifest is, if it exists: ``name`` in the input folder, never the working directory.
 
-    Only a name holding a path separator (as every absolute path does) is a path of its own.
+    Only a name holding a path separator (as every absolute path and URI does) is a path of its own.
     """
     if any(sep in name for sep in (os.sep, os.altsep) if sep):
-        return Path(name)
-    return folder / name
+        return _locate(name if InputConfig.is_uri(name) else Path(name))
+    return folder.joinpath(name)
 
 
-def _read_files(paths: list[Path], kind: str, columns: ColumnsConfig) -> list[_Record | Reject]:
+def _read_files(paths: list[_Location], kind: str, columns: ColumnsConfig) -> list[_Record | Reject]:
     """The records (and rejects) of JSONL, CSV or Parquet files, in file order."""
     return [item for path in paths for item in _READERS[kind](path, columns)]
 
@@ -180,16 +299,18 @@ ManifestRows = dict[str, tuple[str, dict[str, str] | None]]
 
 
 def _manifest_rows(
-    config: InputConfig, folder: Path, manifest: Path, files: list[Path]
+    config: InputConfig, folder: _Location, manifest: _Location, files: list[_Location], check_all: bool
 ) -> tuple[list[Reject], ManifestRows]:
-    """Rejects for bad manifest rows, and {file name: ("row N", row)} for the .txt files being read."""
+    """Rejects for bad manifest rows, and {file name: ("row N", row)} for the .txt files being read.
+
+    ``check_all``: also reject rows for files not being read (rows naming no file, or one that is not there).
+    """
     if not manifest.is_file():
         if config.manifest not in ("", _DEFAULT_MANIFEST):
             raise InputError(f"manifest {manifest} not found: fix input.manifest")
         return [], {}
-    names = {file.relative_to(folder).as_posix() for file in files}
-    # Reading a single file, the rows for other files are none of its business: they go unchecked.
-    check = _read_manifest(manifest, folder, names, config.path.is_dir())
+    names = {file.relative_to(folder) for file in files}
+    check = _read_manifest(manifest, folder, names, check_all)
     rejects: list[Reject] = []
     while True:
         try:
@@ -199,21 +320,22 @@ def _manifest_rows(
 
 
 def _read_text_files(
-    files: list[Path], config: InputConfig, folder: Path, manifest: Path, rows: ManifestRows
+    files: list[_Location], config: InputConfig, folder: _Location, manifest: _Location, rows: ManifestRows
 ) -> list[_Record | Reject]:
     """One article per .txt file; ids, outlets and the rest from the manifest, else from the file's path."""
     return [_read_text_file(file, config, folder, manifest, rows) for file in files]
 
 
 def _read_text_file(
-    file: Path, config: InputConfig, folder: Path, manifest: Path, rows: ManifestRows
+    file: _Location, config: InputConfig, folder: _Location, manifest: _Location, rows: ManifestRows
 ) -> _Record | Reject:
-    name = file.relative_to(folder).as_posix()
+    name = file.relative_to(folder)
     locator, row = rows.get(name, ("", {}))
     if row is None:
         return Reject(str(file), "", f"its manifest row ({manifest} {locator}) was rejected: fix that row")
     try:
-        text = file.read_bytes().decode("utf-8-sig")
+        with file.open() as stream:
+            text = stream.read().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return Reject(str(file), "", f"not valid UTF-8 at byte {exc.start}: re-encode the file as UTF-8")
     values: dict[str, Any] = {}
@@ -230,7 +352,7 @@ def _read_text_file(
 
 
 def _read_manifest(
-    manifest: Path, folder: Path, names: set[str], check_all: bool
+    manifest: _Location, folder: _Location, names: set[str], check_all: bool
 ) -> Generator[Reject, None, ManifestRows]:
     """Yield rejects for bad manifest rows; return {file name: ("row N", row)} for the files being read.
 
@@ -263,7 +385,7 @@ def _read_manifest(
             continue
         elif not row["file"].strip():
             reason = f"no file given: fill in a .txt path relative to {folder}"
-        elif (folder / name).is_file():
+        elif folder.joinpath(name).is_file():
             reason = (
                 f"file {name} listed in the manifest is not read: only .txt files are, and none under a name "
                 "starting with '.' or '_'"
@@ -277,11 +399,11 @@ def _read_manifest(
     return rows
 
 
-def _read_jsonl(path: Path, columns: ColumnsConfig) -> list[_Record | Reject]:
+def _read_jsonl(path: _Location, columns: ColumnsConfig) -> list[_Record | Reject]:
     """One JSON object per line; blank lines skipped."""
     items: list[_Record | Reject] = []
     keys: set[str] = set()
-    with path.open("rb") as lines:
+    with path.open() as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -310,7 +432,7 @@ def _read_jsonl(path: Path, columns: ColumnsConfig) -> list[_Record | Reject]:
     return items
 
 
-def _read_csv(path: Path, columns: ColumnsConfig) -> Iterator[_Record | Reject]:
+def _read_csv(path: _Location, columns: ColumnsConfig) -> Iterator[_Record | Reject]:
     """One record per row under a header row."""
     for where, row in _csv_rows(path, lambda header: _require_columns(path, header, columns, "column")):
         if isinstance(where, Reject):
@@ -320,7 +442,7 @@ def _read_csv(path: Path, columns: ColumnsConfig) -> Iterator[_Record | Reject]:
 
 
 def _csv_rows(
-    path: Path, check_header: Callable[[list[str]], None]
+    path: _Location, check_header: Callable[[list[str]], None]
 ) -> Iterator[tuple[int | Reject, dict[str, str]]]:
     """(row number, {column: value}) for each data row, the header being row 1.
 
@@ -329,7 +451,7 @@ def _csv_rows(
     """
     csv.field_size_limit(sys.maxsize)
     # surrogateescape keeps a bad byte from failing the whole file; such rows are rejected below.
-    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+    with io.TextIOWrapper(path.open(), encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle)
         header = [name.strip() for name in next(reader, [])]
         if not header:
@@ -354,10 +476,10 @@ def _csv_rows(
                 yield number, values
 
 
-def _read_parquet(path: Path, columns: ColumnsConfig) -> Iterator[_Record | Reject]:
+def _read_parquet(path: _Location, columns: ColumnsConfig) -> Iterator[_Record | Reject]:
     """One record per row; typed values (ints, timestamps, dates) are kept as Python values."""
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = path.parquet()
     except (pa.ArrowException, OSError) as exc:
         yield Reject(str(path), "", f"not a readable Parquet file ({exc}): rewrite it with a Parquet writer")
         return
@@ -385,14 +507,14 @@ def _python_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names).to_pylist()
 
 
-_READERS: dict[str, Callable[[Path, ColumnsConfig], Iterable[_Record | Reject]]] = {
+_READERS: dict[str, Callable[[_Location, ColumnsConfig], Iterable[_Record | Reject]]] = {
     "jsonl": _read_jsonl,
     "csv": _read_csv,
     "parquet": _read_parquet,
 }
 
 
-def _require_columns(path: Path, present: Sequence[str], columns: ColumnsConfig, what: str) -> None:
+def _require_columns(path: _Location, present: Sequence[str], columns: ColumnsConfig, what: str) -> None:
     for field in _REQUIRED:
         name = getattr(columns, field)
         if name not in present:

@@ -173,3 +173,18 @@ def test_components_too_large_are_split_and_reported(local_ray, caplog: pytest.L
     assert "a component of 48 paragraphs" in caplog.text
     assert [c.members.tolist() for c in local] == [c.members.tolist() for c in distributed]
     assert [c.members.tolist() for c in local] == [list(range(i, i + 16)) for i in (0, 16, 32)]
+
+
+def test_ray_reads_input_by_uri(local_ray, seeds_run, encoder, tmp_path: Path) -> None:
+    """Ray Data tasks read the files through the pyarrow filesystem a URI names (file:// here, offline)."""
+    seeds = seeds_run.output.parent / "seeds"
+    out = tmp_path / "out"
+    run_on(f"file://{seeds}", out, encoder, "executor=ray")
+    for name in TABLES:
+        expected = rows(seeds_run.output, name)
+        found = rows(out, name)
+        if name == "articles":
+            assert {a.pop("source") for a in found} == {f"file://{p}" for p in seeds.glob("*.txt")}
+            for a in expected:
+                del a["source"]
+        assert found == expected, name
