@@ -90,8 +90,13 @@ def measure(command: Sequence[str]) -> tuple[float, float, str]:
         return seconds, usage.ru_maxrss / 2**20, out.read().decode()  # ru_maxrss is in KiB on Linux
 
 
-def run_job(config: Path, input_path: Path, output: Path, cache: Path) -> Measured:
-    """``newsdedup run`` in its own process; the report is the row it appended to the runs table."""
+def run_job(
+    config: Path, input_path: Path, output: Path, cache: Path, overrides: Sequence[str] = ()
+) -> Measured:
+    """``newsdedup run`` in its own process; the report is the row it appended to the runs table.
+
+    ``overrides`` are more ``--set key=value`` settings.
+    """
     command = [
         sys.executable,
         "-m",
@@ -109,6 +114,7 @@ def run_job(config: Path, input_path: Path, output: Path, cache: Path) -> Measur
         "embed.progress=false",
         "--log-level",
         "WARNING",
+        *(arg for setting in overrides for arg in ("--set", setting)),
     ]
     seconds, rss, _ = measure(command)
     runs = ds.dataset(output / "runs", schema=tables.dataset_schema("runs"), partitioning="hive").to_table()

@@ -69,6 +69,8 @@ def build_index(
     ivf_nprobe: int = 8,
     seed: int = 1234,
     centroids_cache: Path | None = None,
+    map: Map | None = None,
+    shards: int = 1,
 ) -> faiss.Index:
     """An inner-product index holding ``vectors`` (float32, unit length) in row order.
 
@@ -81,6 +83,8 @@ def build_index(
         centroids_cache: a folder where trained IVF centroids are kept, keyed by a digest of the vectors
             and the k-means settings: a rerun on the same vectors skips training and builds the very same
             index. None trains every time.
+        map, shards: an executor's task map and how many shards to give it: IVF assigns the vectors to
+            their lists shard by shard with it (k-means trains here, once). Without them, all here.
     """
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n, dim = vectors.shape
@@ -102,10 +106,19 @@ def build_index(
         index.cp.seed = seed
         index.cp.max_points_per_centroid = IVF_TRAIN_PER_LIST
         _train_ivf(index, vectors, centroids_cache)
+        # Centroids on the grid too: vector-to-centroid products are then exact, so every shard assigns and
+        # probes the same lists as a single pass would (see on_grid).
+        centroids = on_grid(index.quantizer.reconstruct_n(0, nlist))
+        index.quantizer.reset()
+        index.quantizer.add(centroids)
         index.nprobe = min(ivf_nprobe, nlist)
     else:
         raise ValueError(f"unknown index kind {chosen!r}: use auto, flat, hnsw or ivf")
-    index.add(vectors)
+    if chosen == "ivf" and map is not None and shards > 1:
+        lists = np.ascontiguousarray(_nearest_lists(index, vectors, 1, map, shards)[:, 0])
+        index.add_core(n, faiss.swig_ptr(vectors), None, faiss.swig_ptr(lists))
+    else:
+        index.add(vectors)
     log.info("index %s over %d vectors of dim %d", chosen, n, dim)
     return index
 
@@ -237,6 +250,24 @@ def _flat_shard(rows: tuple[int, int], vectors: np.ndarray, k: int) -> tuple[np.
     return sims, found + lo
 
 
+def _nearest_lists(
+    index: faiss.IndexIVFFlat, vectors: np.ndarray, k: int, map: Map | None, shards: int
+) -> np.ndarray:
+    """The ``k`` inverted lists whose centroids are nearest each vector: here, or by ``map`` in row shards."""
+    if map is None or shards <= 1:
+        return index.quantizer.search(vectors, k)[1]
+    centroids = index.quantizer.reconstruct_n(0, index.nlist)
+    bounds = np.linspace(0, vectors.shape[0], min(shards, vectors.shape[0]) + 1).astype(np.int64)
+    ranges = list(itertools.pairwise(bounds.tolist()))
+    return np.concatenate(map(functools.partial(_nearest_centroids, k=k), ranges, (vectors, centroids)))
+
+
+def _nearest_centroids(rows: tuple[int, int], shared: tuple[np.ndarray, np.ndarray], k: int) -> np.ndarray:
+    """Rows ``lo:hi`` of the vectors: the ``k`` best centroids of each (a shard of list assignment)."""
+    vectors, centroids = shared
+    return faiss.knn(vectors[rows[0] : rows[1]], centroids, k, metric=faiss.METRIC_INNER_PRODUCT)[1]
+
+
 ListScan = tuple[np.ndarray, np.ndarray]  # (queries probing an inverted list, ids of the list's vectors)
 
 
@@ -269,7 +300,7 @@ def _ivf_self_search(
     threads here, or with ``map`` in ``shards`` runs of consecutive lists.
     """
     n, nprobe, lists = vectors.shape[0], index.nprobe, index.invlists
-    _, probes = index.quantizer.search(vectors, nprobe)
+    probes = _nearest_lists(index, vectors, nprobe, map, shards)
     slots = np.argsort(probes.ravel(), kind="stable")  # query * nprobe + rank, grouped by list
     bounds = np.searchsorted(probes.ravel()[slots], np.arange(index.nlist + 1))
     works: list[ListScan] = []

@@ -91,19 +91,12 @@ class LocalExecutor:
 
 
 class _EncodeActor:
-    """One Ray actor holding one loaded model; Ray Data calls it with batches of texts.
+    """One Ray actor holding one loaded model; Ray Data calls it with batches of texts."""
 
-    ``embed`` and ``threads`` are class attributes of a per-run subclass rather than constructor arguments:
-    Ray keeps constructor arguments in its object store and logs an error about restarting such actors.
-    """
-
-    embed: EmbedConfig
-    threads: int
-
-    def __init__(self) -> None:
+    def __init__(self, embed: EmbedConfig, threads: int) -> None:
         from jobs.pipeline import load_encoder
 
-        self.encoder = load_encoder(self.embed.model_copy(update={"progress": False}), self.threads)
+        self.encoder = load_encoder(embed.model_copy(update={"progress": False}), threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         texts = batch["text"].tolist()
@@ -199,12 +192,11 @@ class RayExecutor:
         if not texts:
             return encode_with_counts(texts, encoder)
         dataset = ray.data.from_items([{"text": text} for text in texts])
-        actor = type(
-            "EncodeActor", (_EncodeActor,), {"embed": self.embed, "threads": self.config.cpus_per_actor}
-        )
-        # Ray Data restarts an actor whose worker died and retries its batches on the pool.
+        # Ray Data restarts an actor whose worker died and retries its batches on the pool. (Ray then logs
+        # once that actors with constructor arguments may fail to restart if those are lost: ray#53727.)
         encoded = dataset.map_batches(
-            actor,
+            _EncodeActor,
+            fn_constructor_kwargs={"embed": self.embed, "threads": self.config.cpus_per_actor},
             batch_size=self.config.embed_batch_size,
             compute=ray.data.ActorPoolStrategy(size=self.actors),
             num_cpus=self.config.cpus_per_actor,

@@ -222,6 +222,8 @@ def _run(
             embedded.vectors,
             **config.index.model_dump(exclude={"k", "save"}),
             centroids_cache=_cache_folder(config) / "ivf-centroids" if config.embed.cache else None,
+            map=executor.map,
+            shards=executor.parallelism,
         )
         neighbours = search(
             index,
