@@ -19,6 +19,8 @@ import datetime as dt
 import shutil
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -89,19 +91,32 @@ def actor_memory(texts: list[str], cpus: int, config: Path) -> list[float]:
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     try:
         executor = RayExecutor(job.ray, job.embed, cpus)
-        executor.encode(texts, load_encoder(job.embed.model_copy(update={"progress": False}), 1))
-        peaks = []
-        for proc in Path("/proc").glob("[0-9]*"):
-            try:
-                # Ray names a worker process after what it runs: ray::MapWorker(MapBatches(_EncodeActor)).
-                if b"EncodeActor" in (proc / "cmdline").read_bytes():
-                    status = (proc / "status").read_text()
-                    peaks.append(int(status.split("VmHWM:")[1].split()[0]) / 1024)
-            except OSError:  # a process that ended meanwhile
-                continue
-        return sorted(peaks)
+        encoder = load_encoder(job.embed.model_copy(update={"progress": False}), 1)
+        with ThreadPoolExecutor(1) as pool:
+            # Watched while it runs: Ray Data ends the actors as soon as the dataset is done.
+            done = pool.submit(executor.encode, texts, encoder)
+            peaks: dict[int, float] = {}
+            while not done.done():
+                peaks |= {pid: max(peaks.get(pid, 0.0), mib) for pid, mib in _actor_peaks().items()}
+                time.sleep(0.2)
+            done.result()
+        return sorted(peaks.values())
     finally:
         ray.shutdown()
+
+
+def _actor_peaks() -> dict[int, float]:
+    """Peak RSS (MiB) of each live embedding actor process, by pid."""
+    peaks = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            # Ray names a worker process after what it runs: ray::MapWorker(MapBatches(_EncodeActor)).
+            if b"EncodeActor" in (proc / "cmdline").read_bytes():
+                status = (proc / "status").read_text()
+                peaks[int(proc.name)] = int(status.split("VmHWM:")[1].split()[0]) / 1024
+        except (OSError, IndexError):  # a process that ended meanwhile
+            continue
+    return peaks
 
 
 def markdown(

@@ -192,7 +192,6 @@ def _run(
     threads: int,
     watch: _Stopwatch,
 ) -> RunResult:
-
     with watch.stage("ingest") as info:
         ingested = read_articles(config.input, executor.map_data)
         info.update(files=ingested.files, articles=len(ingested.articles), rejects=len(ingested.rejects))
