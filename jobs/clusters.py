@@ -93,7 +93,7 @@ def cluster_pairs(
     min_samples: int = 1,
     copy_similarity: float = 0.98,
     attach_similarity: float | None = 0.80,
-    max_component_size: int = 10_000,
+    max_component_size: int = 50_000,
     map: Map | None = None,
     shards: int = 1,
 ) -> list[Cluster]:
