@@ -99,8 +99,8 @@ class _EncodeActor:
         self.encoder = load_encoder(embed.model_copy(update={"progress": False}), threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        texts = batch["text"].tolist()
-        return {"vector": self.encoder.encode(texts), "n_tokens": self.encoder.count_tokens(texts)}
+        vectors, counts = encode_with_counts(batch["text"].tolist(), self.encoder)
+        return {"vector": vectors, "n_tokens": counts}
 
 
 class RayExecutor:
