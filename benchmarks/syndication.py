@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.corpora import word_ngrams, write_jsonl
-from jobs.paragraphs import count_words, normalize
+from jobs.paragraphs import count_words, normalize, split_sentences
 
 WIRE = "reuters-wire"
 OUTLET_NAMES = (
@@ -193,11 +193,6 @@ _FIGURE_WORD = re.compile(
 
 # Sentences: a boundary is . ! or ? (plus closing quotes) before a capital, unless it ends an initial
 # ("U.S.", "J.") or a common abbreviation.
-_BOUNDARY = re.compile(r"""[.!?]["')]*(?=\s+["'(]?[A-Z])""")
-_NOT_AN_END = re.compile(
-    r"(?:\b[A-Z]\.|\b(?:Mr|Mrs|Ms|Dr|St|Co|Corp|Inc|Ltd|Bros|Jan|Feb|Mar|Apr|Aug|Sept?|Oct|Nov|Dec|No|Gen|Gov"
-    r"|Sen|Rep|Lt|Col|vs)\.)$"
-)
 _SAID_THAT = re.compile(r'^(?P<who>[A-Z][^,"]{1,60}?) said (?:that )?(?P<what>[^"]{20,})\.$')
 _THAT_SAID = re.compile(r'^(?P<what>[^"]{20,}), (?P<who>[^,"]{2,60}) said\.$')
 _INTRO = re.compile(
@@ -541,16 +536,6 @@ def _dateline(template: str, wire_dateline: str) -> str:
     assert parts is not None, "stories are only picked when their dateline parses"
     place = string.capwords(parts["place"].lower())
     return template.format(upper=parts["place"].upper(), place=place, date=parts["date"].title())
-
-
-def split_sentences(text: str) -> list[str]:
-    """The sentences of a wire paragraph (abbreviations such as "Corp." and "U.S." do not end one)."""
-    found, start = [], 0
-    for boundary in _BOUNDARY.finditer(text):
-        if not _NOT_AN_END.search(text[start : boundary.start() + 1]):
-            found.append(text[start : boundary.end()].strip())
-            start = boundary.end()
-    return [*found, text[start:].strip()]
 
 
 def _drop_sentence(sentences: list[str], rng: random.Random) -> str:

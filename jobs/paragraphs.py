@@ -44,6 +44,13 @@ _UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0eff\u
 _WORDS = re.compile(f"[{_UNSPACED}]|[^\\s{_UNSPACED}]+")
 _LINE_BREAKS = re.compile(r"[\n\r\u2028\u2029\x0b\x0c\x85]")
 _BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
+# A sentence ends at . ! or ? (then closing quotes or brackets) before a capital, unless the word before
+# is an initial or a common abbreviation ("U.S.", "Corp.", "Mr.").
+_BOUNDARY = re.compile(r"""[.!?]["')]*(?=\s+["'(]?[A-Z])""")
+_NOT_AN_END = re.compile(
+    r"(?:\b[A-Z]\.|\b(?:Mr|Mrs|Ms|Dr|St|Co|Corp|Inc|Ltd|Bros|Jan|Feb|Mar|Apr|Aug|Sept?|Oct|Nov|Dec|No|Gen|Gov"
+    r"|Sen|Rep|Lt|Col|vs)\.)$"
+)
 
 # Why a paragraph is not clustered (None: it is).
 EXCLUDED_SHORT = "short"
@@ -85,6 +92,16 @@ def split_text(text: str, mode: str) -> list[str]:
     else:
         chunks = [block.replace("\n", " ") for block in _BLANK_LINES.split(text)]
     return [chunk.strip() for chunk in chunks if chunk.strip()]
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a (normalised) paragraph; abbreviations such as "Corp." and "U.S." do not end one."""
+    found, start = [], 0
+    for boundary in _BOUNDARY.finditer(text):
+        if not _NOT_AN_END.search(text[start : boundary.start() + 1]):
+            found.append(text[start : boundary.end()].strip())
+            start = boundary.end()
+    return [*found, text[start:].strip()]
 
 
 def count_words(text: str) -> int:
