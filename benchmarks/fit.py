@@ -3,14 +3,17 @@
 MRPC train is split once (seed 0): 85% trains the embedding adapter (embeddings/finetune.py), the other
 15% (dev) picks the cosine threshold that configs/adapter.yaml uses. MRPC test is never read here.
 
+``--verifier`` trains the pair verifier (embeddings/verifier.py) on the same 85% instead, and picks on the
+dev 15% the cosine that candidate pairs need (``cluster.threshold``) before the verifier judges them.
+
 MRPC judges single sentences and calls a sentence that adds a fact "not equivalent"; trained on it alone,
 the adapter also pulls a one-sentence report away from a paragraph that contains it (the seeds' airspace
 pair). ``--reuters N`` adds pairs from N Reuters-21578 stories that the syndication benchmark does not
 use (none shares an 8-word run with its stories): a paragraph and one of its sentences, a paragraph and
 itself less a sentence (same), and two paragraphs of one story (same story, another fact: different).
 
-Usage: ``python -m benchmarks.fit [--data ../shared/data] [--out embeddings/adapters/...safetensors]``
-(1,245 s of training on 2 cores for the shipped adapter).
+Usage: ``python -m benchmarks.fit [--verifier] [--data ../shared/data] [--out embeddings/adapters/...]``
+(1,245 s of training on 2 cores for the shipped adapter; ``--verifier --reuters 300`` for the shipped verifier).
 """
 
 from __future__ import annotations
@@ -27,10 +30,18 @@ import numpy as np
 from benchmarks import syndication
 from benchmarks.corpora import DATA, mrpc_pairs, mrpc_texts
 from embeddings.encoder import SentenceTransformerEncoder
-from embeddings.finetune import AdapterParams, params_metadata, save_adapter, train_adapter
+from embeddings.finetune import (
+    AdapterParams,
+    VerifierParams,
+    params_metadata,
+    save_adapter,
+    train_adapter,
+    train_verifier,
+)
 from embeddings.index import set_threads
-from embeddings.models import adapter_digest
-from jobs.paragraphs import normalize
+from embeddings.models import adapter_digest, resolve_model_path
+from embeddings.verifier import PairVerifier
+from jobs.paragraphs import normalize, split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_SHARE = 0.15
@@ -75,7 +86,7 @@ def reuters_pairs(
         if story.story_id in used or len(prose) < 2 or any(_grams(p) & held_out for p in prose):
             continue
         first, second = rng.sample(prose, 2)
-        parts = [x for x in syndication.split_sentences(first) if len(x.split()) >= 8]
+        parts = [x for x in split_sentences(first) if len(x.split()) >= 8]
         if len(parts) < 2:
             continue
         drop = rng.randrange(len(parts))
@@ -94,7 +105,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--out",
         type=Path,
-        default=ROOT / "embeddings" / "adapters" / "all-MiniLM-L6-v2-mrpc-reuters.safetensors",
+        default=None,
+        help="default: embeddings/adapters/<model>-mrpc-reuters.safetensors, or <model>-verifier with --verifier",
+    )
+    parser.add_argument(
+        "--no-train", action="store_true", help="with --verifier: only evaluate the verifier at --out on dev"
+    )
+    parser.add_argument(
+        "--verifier", action="store_true", help="train the pair verifier, not an embedding adapter"
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
@@ -115,15 +133,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra = reuters_pairs(stories, args.reuters) if args.reuters else []
     print(f"{len(fit)} MRPC train pairs + {len(extra)} Reuters pairs")
     fit = fit + extra
-    encoder = SentenceTransformerEncoder(args.model, threads=args.threads, progress=False)
-    params = AdapterParams()
-    start = time.perf_counter()
-    tensors = train_adapter(encoder.model, fit, params)
-    print(f"trained on {len(fit)} pairs in {time.perf_counter() - start:.0f} s")
     data = (
         f"{len(fit) - len(extra)} pairs of MRPC train (85%, seed-0 split); {len(extra)} pairs from "
         f"{args.reuters} Reuters-21578 stories outside the syndication benchmark (seed 0)"
     )
+    encoder = SentenceTransformerEncoder(args.model, threads=args.threads, progress=False)
+    if args.verifier:
+        out = args.out or ROOT / "embeddings" / "adapters" / f"{args.model}-verifier.safetensors"
+        return fit_verifier(args.model, encoder, fit, dev, data, out, args.threads, train=not args.no_train)
+    args.out = args.out or ROOT / "embeddings" / "adapters" / f"{args.model}-mrpc-reuters.safetensors"
+    params = AdapterParams()
+    start = time.perf_counter()
+    tensors = train_adapter(encoder.model, fit, params)
+    print(f"trained on {len(fit)} pairs in {time.perf_counter() - start:.0f} s")
     save_adapter(tensors, args.out, params_metadata(params, base_model=args.model, data=data))
     tuned = SentenceTransformerEncoder(args.model, adapter=args.out, threads=args.threads, progress=False)
     y = np.array([p[2] for p in dev])
@@ -132,6 +154,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         threshold, accuracy = best_threshold((va * vb).sum(axis=1), y)
         print(f"{label}: dev ({len(dev)} pairs) accuracy {accuracy:.4f} at cosine threshold {threshold:.4f}")
     print(f"adapter {args.out} (digest {adapter_digest(args.out)}): set cluster.threshold to the adapted cut")
+    return 0
+
+
+def fit_verifier(
+    model: str,
+    encoder: SentenceTransformerEncoder,
+    fit: Sequence[tuple[str, str, bool]],
+    dev: Sequence[tuple[str, str, bool]],
+    data: str,
+    out: Path,
+    threads: int,
+    train: bool = True,
+) -> int:
+    """Train the verifier on ``fit`` (unless ``train`` is False: evaluate the one at ``out``); on ``dev``, its
+    accuracy and the best candidate cosine in front of it."""
+    if train:
+        from transformers import AutoModel, AutoTokenizer
+
+        folder = resolve_model_path(model)
+        params = VerifierParams()
+        start = time.perf_counter()
+        tensors = train_verifier(
+            AutoModel.from_pretrained(str(folder)), AutoTokenizer.from_pretrained(str(folder)), fit, params
+        )
+        print(f"trained on {len(fit)} pairs in {time.perf_counter() - start:.0f} s")
+        save_adapter(tensors, out, params_metadata(params, base_model=model, data=data))
+    verifier = PairVerifier(out, threads=threads)
+    y = np.array([p[2] for p in dev])
+    same = verifier.probabilities([p[0] for p in dev], [p[1] for p in dev]) >= 0.5
+    cosine = (encoder.encode([p[0] for p in dev]) * encoder.encode([p[1] for p in dev])).sum(axis=1)
+    print(f"verifier alone: dev ({len(dev)} pairs) accuracy {np.mean(same == y):.4f}")
+    # A pair reaches the verifier only when its cosine is at least cluster.threshold. Accuracy of "cosine >=
+    # cut and verified" for cuts from 0.50 up (lower cuts let nearly every kNN pair reach the verifier); the
+    # pick is the highest cut within one standard error of the best accuracy (the one-standard-error rule,
+    # Breiman et al. 1984): as accurate as dev can tell, and fewer pairs to judge.
+    cuts = np.round(np.arange(0.50, 0.96, 0.01), 2)
+    accuracy = np.array([np.mean(((cosine >= c) & same) == y) for c in cuts])
+    best = int(np.argmax(accuracy))
+    error = np.sqrt(accuracy[best] * (1 - accuracy[best]) / len(dev))
+    pick = int(np.flatnonzero(accuracy >= accuracy[best] - error).max())
+    print(f"best cut: cosine >= {cuts[best]:.2f}, then verified: dev accuracy {accuracy[best]:.4f}")
+    print(
+        f"highest cut within one standard error ({error:.4f}): {cuts[pick]:.2f}, accuracy {accuracy[pick]:.4f}"
+    )
+    print(f"verifier {out} (digest {adapter_digest(out)}): set cluster.threshold to {cuts[pick]:.2f}")
     return 0
 
 

@@ -1,5 +1,6 @@
 """Low-rank adapters (LoRA, Hu et al., ICLR 2022) that fine-tune a packaged sentence-transformer on
-judged sentence pairs, and their application at load time.
+judged sentence pairs, and their application at load time. The same adapters, with a linear head, turn the
+packaged model into the pair verifier's cross-encoder (embeddings/verifier.py).
 
 Why: off-the-shelf all-MiniLM-L6-v2 puts "the same story" as close as "the same reported fact" (MRPC test
 accuracy 0.72 with a fitted threshold). Fine-tuning on pairs judged same / not same moves them apart. An
@@ -81,30 +82,53 @@ def _swap(model: torch.nn.Module, name: str, module: torch.nn.Module) -> None:
     setattr(model.get_submodule(parent), child, module)
 
 
+def _wrap(model: torch.nn.Module, rank: int, scale: float, seed: int) -> dict[str, _LoRALinear]:
+    """Seed every random choice, freeze ``model`` and put a fresh LoRA around each target layer."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    wrapped = {
+        name: _LoRALinear(base, rank, scale, generator) for name, base in _target_layers(model).items()
+    }
+    for name, module in wrapped.items():
+        _swap(model, name, module)
+    return wrapped
+
+
+def _warmup_decay(
+    optimizer: torch.optim.Optimizer, steps: int, warmup: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup`` of the ``steps``, then linear decay to zero."""
+    warm = max(1, int(warmup * steps))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warm, (steps - s) / max(1, steps - warm))
+    )
+
+
+def _unwrap(model: torch.nn.Module, wrapped: dict[str, _LoRALinear], scale: float) -> dict[str, torch.Tensor]:
+    """Put the base layers back into ``model`` and return the trained update as ``A`` and scaled ``B``."""
+    for name, module in wrapped.items():
+        _swap(model, name, module.base)
+    return {
+        **{f"{name}.A": m.A.detach().clone() for name, m in wrapped.items()},
+        **{f"{name}.B": (m.B.detach() * scale).clone() for name, m in wrapped.items()},
+    }
+
+
 def train_adapter(
     model: torch.nn.Module, pairs: Sequence[tuple[str, str, bool]], params: AdapterParams = AdapterParams()
 ) -> dict[str, torch.Tensor]:
     """Train an adapter of ``model`` (a SentenceTransformer, left unchanged) on (text, text, same) pairs."""
-    torch.manual_seed(params.seed)
-    random.seed(params.seed)
-    generator = torch.Generator().manual_seed(params.seed)
-    order_rng = np.random.default_rng(params.seed)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    layers = _target_layers(model)
     scale = params.alpha / params.rank
-    wrapped = {name: _LoRALinear(base, params.rank, scale, generator) for name, base in layers.items()}
-    for name, module in wrapped.items():
-        _swap(model, name, module)
+    wrapped = _wrap(model, params.rank, scale, params.seed)
+    order_rng = np.random.default_rng(params.seed)
     saved_length = model.max_seq_length
     model.max_seq_length = params.max_seq_length
     trainable = [p for m in wrapped.values() for p in (m.A, m.B)]
     optimizer = torch.optim.AdamW(trainable, lr=params.learning_rate)
-    steps = params.epochs * -(-len(pairs) // params.batch_size)
-    warm = max(1, int(params.warmup * steps))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warm, (steps - s) / max(1, steps - warm))
-    )
+    schedule = _warmup_decay(optimizer, params.epochs * -(-len(pairs) // params.batch_size), params.warmup)
     try:
         model.train()
         for _ in range(params.epochs):
@@ -128,12 +152,86 @@ def train_adapter(
     finally:
         model.eval()
         model.max_seq_length = saved_length
-        for name, module in wrapped.items():
-            _swap(model, name, module.base)
-    return {
-        **{f"{name}.A": m.A.detach().clone() for name, m in wrapped.items()},
-        **{f"{name}.B": (m.B.detach() * scale).clone() for name, m in wrapped.items()},
-    }
+    return _unwrap(model, wrapped, scale)
+
+
+@dataclass(frozen=True)
+class VerifierParams:
+    """How a pair verifier (a cross-encoder: LoRA on the packaged model plus a linear head) is trained.
+
+    rank, alpha: LoRA rank and scale. epochs, batch_size, learning_rate, warmup, weight_decay: AdamW with
+    linear warm-up then decay, binary cross-entropy on same / not same. Each pair is shown in a random
+    order (the verifier scores both orders at run time). max_seq_length: tokens of the two texts together.
+    seed: every random choice. Defaults are the ones the shipped verifier was trained with.
+    """
+
+    rank: int = 16
+    alpha: float = 32.0
+    epochs: int = 3
+    batch_size: int = 16
+    learning_rate: float = 5e-4
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    max_seq_length: int = 256
+    seed: int = 0
+
+
+def pair_logits(
+    transformer: torch.nn.Module,
+    tokenizer: object,
+    head: torch.nn.Linear,
+    pairs: Sequence[tuple[str, str]],
+    max_seq_length: int,
+) -> torch.Tensor:
+    """The cross-encoder's logit of each (text, text): the head on the mean of the joint encoding's tokens."""
+    enc = tokenizer(  # type: ignore[operator]
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+        padding=True,
+        truncation="longest_first",
+        max_length=max_seq_length,
+        return_tensors="pt",
+    )
+    tokens = transformer(**enc).last_hidden_state
+    mask = enc["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+    return head((tokens * mask).sum(1) / mask.sum(1)).squeeze(-1)
+
+
+def train_verifier(
+    transformer: torch.nn.Module,
+    tokenizer: object,
+    pairs: Sequence[tuple[str, str, bool]],
+    params: VerifierParams = VerifierParams(),
+) -> dict[str, torch.Tensor]:
+    """Train a verifier on ``transformer`` (a Hugging Face encoder, left unchanged): LoRA tensors and ``head.*``."""
+    scale = params.alpha / params.rank
+    wrapped = _wrap(transformer, params.rank, scale, params.seed)
+    head = torch.nn.Linear(transformer.config.hidden_size, 1)
+    rng = np.random.default_rng(params.seed)
+    trainable = [p for m in wrapped.values() for p in (m.A, m.B)] + list(head.parameters())
+    optimizer = torch.optim.AdamW(trainable, lr=params.learning_rate, weight_decay=params.weight_decay)
+    schedule = _warmup_decay(optimizer, params.epochs * -(-len(pairs) // params.batch_size), params.warmup)
+    try:
+        transformer.train()
+        for _ in range(params.epochs):
+            order = rng.permutation(len(pairs))
+            for start in range(0, len(pairs), params.batch_size):
+                batch = [pairs[i] for i in order[start : start + params.batch_size]]
+                # Either order: the verifier must not care which paragraph comes first.
+                texts = [(a, b) if rng.random() < 0.5 else (b, a) for a, b, _ in batch]
+                same = torch.tensor([y for _, _, y in batch], dtype=torch.float32)
+                logits = pair_logits(transformer, tokenizer, head, texts, params.max_seq_length)
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, same)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+    finally:
+        transformer.eval()
+    tensors = _unwrap(transformer, wrapped, scale)
+    tensors["head.weight"] = head.weight.detach().clone()
+    tensors["head.bias"] = head.bias.detach().clone()
+    return tensors
 
 
 def _in_batch_loss(a: torch.Tensor, b: torch.Tensor, same: torch.Tensor, scale: float) -> torch.Tensor:
@@ -155,7 +253,7 @@ def save_adapter(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[st
 
 def apply_adapter(model: torch.nn.Module, path: Path) -> None:
     """Merge the adapter at ``path`` into ``model``'s weights (``W += B @ A``), in place."""
-    tensors = load_file(str(path))
+    tensors = {k: v for k, v in load_file(str(path)).items() if k.endswith((".A", ".B"))}
     layers = _target_layers(model)
     names = {key.rsplit(".", 1)[0] for key in tensors}
     fits = names == set(layers) and all(

@@ -71,8 +71,11 @@ def resolve_model_path(model: str) -> Path:
     return folder
 
 
-def resolve_adapter(adapter: str | Path) -> Path:
-    """The file of ``adapter``: a path to a .safetensors adapter, or the name of one shipped in ADAPTER_DIR."""
+def resolve_adapter(adapter: str | Path, key: str = "embed.adapter") -> Path:
+    """The file of ``adapter``: a path to a .safetensors adapter, or the name of one shipped in ADAPTER_DIR.
+
+    ``key`` is the config key that named it, for the error message.
+    """
     path = Path(adapter).expanduser()
     if path.is_file():
         return path.resolve()
@@ -81,8 +84,8 @@ def resolve_adapter(adapter: str | Path) -> Path:
         return shipped
     known = ", ".join(sorted(p.stem for p in ADAPTER_DIR.glob("*.safetensors"))) or "none"
     raise ModelError(
-        f"adapter {str(adapter)!r} not found: set embed.adapter to an adapter file, a shipped adapter ({known}), "
-        "or null for the plain model"
+        f"adapter {str(adapter)!r} not found: set {key} to an adapter file, a shipped adapter ({known}), "
+        "or null"
     )
 
 
