@@ -31,7 +31,7 @@ import functools
 import heapq
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import hdbscan
@@ -40,22 +40,82 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from embeddings.index import Map, Neighbours
+from jobs.paragraphs import count_words, split_sentences
 
 log = logging.getLogger(__name__)
 
+_MIN_SENTENCE_WORDS = 4  # shorter pieces ("He said.") carry no fact of their own to match
 _TIE = 1e-5  # centralities closer than this are equal: float32 noise must not pick a representative
 
 
 @dataclass(frozen=True)
 class Pairs:
-    """Undirected neighbour pairs ``a < b`` with cosine similarity at or above the threshold."""
+    """Undirected neighbour pairs ``a < b`` with cosine similarity at or above the threshold, and the pair
+    verifier's probability that they report the same thing (NaN: not judged; None: no verifier ran)."""
 
     a: np.ndarray  # int64
     b: np.ndarray  # int64
     similarity: np.ndarray  # float32
+    probability: np.ndarray | None = None  # float32
 
     def __len__(self) -> int:
         return int(self.a.shape[0])
+
+    def accepted(self, min_probability: float) -> Pairs:
+        """The pairs the verifier accepted or did not judge (all of them when no verifier ran)."""
+        if self.probability is None:
+            return self
+        keep = ~(self.probability < min_probability)  # NaN compares False: unjudged pairs stay
+        return Pairs(self.a[keep], self.b[keep], self.similarity[keep], self.probability[keep])
+
+
+def verify_pairs(
+    pairs: Pairs,
+    texts: Sequence[str],
+    probabilities: Callable[[list[str], list[str]], np.ndarray],
+    *,
+    below: float,
+    min_probability: float,
+    max_sentence_pairs: int,
+) -> Pairs:
+    """``pairs`` with the verifier's probability for each pair under cosine ``below`` (copies are not judged).
+
+    Two paragraphs share reporting when a sentence of one and a sentence of the other report the same thing:
+    the verifier judges single sentences (what it was trained on), and a paragraph that adds facts around a
+    shared one is still a match. Sentence pairs are tried in order of word overlap, in rounds over all
+    pairs so every round is one batch of work; a pair stops at its first sentence pair judged at or above
+    ``min_probability``, or after ``max_sentence_pairs``. Its probability is the best one found.
+    ``probabilities`` scores lists of texts pairwise (embeddings.verifier.PairVerifier.probabilities).
+    """
+    probability = np.full(len(pairs), np.nan, dtype=np.float32)
+    judge = np.flatnonzero(pairs.similarity < below)
+    sentences: dict[int, list[tuple[str, frozenset[str]]]] = {}
+    for i in np.unique(np.concatenate([pairs.a[judge], pairs.b[judge]])):
+        parts = [s for s in split_sentences(texts[i]) if count_words(s) >= _MIN_SENTENCE_WORDS]
+        sentences[int(i)] = [(s, frozenset(s.lower().split())) for s in parts or [texts[i]]]
+    queues = []
+    for a, b in zip(pairs.a[judge], pairs.b[judge], strict=True):
+        ranked = sorted(  # stable: ties keep sentence order
+            (
+                (len(wx & wy) / len(wx | wy), x, y)
+                for x, wx in sentences[int(a)]
+                for y, wy in sentences[int(b)]
+            ),
+            key=lambda t: -t[0],
+        )
+        queues.append([(x, y) for _, x, y in ranked[:max_sentence_pairs]])
+    best = np.zeros(judge.shape[0], dtype=np.float32)
+    known: dict[tuple[str, str], float] = {}  # copies of a sentence pair are judged once
+    for step in range(max_sentence_pairs):
+        todo = [k for k, queue in enumerate(queues) if step < len(queue) and best[k] < min_probability]
+        if not todo:
+            break
+        new = list(dict.fromkeys(queues[k][step] for k in todo if queues[k][step] not in known))
+        known.update(zip(new, probabilities([x for x, _ in new], [y for _, y in new]).tolist(), strict=True))
+        for k in todo:
+            best[k] = max(best[k], known[queues[k][step]])
+    probability[judge] = best
+    return Pairs(pairs.a, pairs.b, pairs.similarity, probability)
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,13 @@ class ClusterConfig(_Section):
         return self
 
 
+class VerifyConfig(_Section):
+    model: str | None = None
+    min_probability: float = Field(0.5, gt=0.0, lt=1.0)
+    max_sentence_pairs: int = Field(2, ge=1)
+    batch_size: int = Field(32, ge=1)
+
+
 class RayConfig(_Section):
     """Where and how the ``ray`` executor runs the job's parallel steps (configs/default.yaml says each key)."""
 
@@ -156,6 +163,7 @@ class JobConfig(_Section):
     paragraphs: ParagraphsConfig = Field(default_factory=ParagraphsConfig)
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     @field_validator("run_date", mode="before")

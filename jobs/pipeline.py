@@ -27,8 +27,9 @@ import pyarrow.parquet as pq
 from embeddings.cache import EmbeddingCache, embed_texts
 from embeddings.encoder import Encoder, SentenceTransformerEncoder
 from embeddings.index import build_index, index_kind, on_grid, save_index, search, set_threads
+from embeddings.models import resolve_adapter
 from jobs import tables
-from jobs.clusters import Cluster, Pairs, cluster_pairs, threshold_pairs
+from jobs.clusters import Cluster, Pairs, cluster_pairs, threshold_pairs, verify_pairs
 from jobs.config import ConfigError, EmbedConfig, JobConfig
 from jobs.executors import Executor, describe, make_executor
 from jobs.ingest import Article, IngestResult, read_articles
@@ -192,6 +193,8 @@ def _run(
     threads: int,
     watch: _Stopwatch,
 ) -> RunResult:
+    if config.verify.model is not None:
+        resolve_adapter(config.verify.model, key="verify.model")  # a missing verifier stops the run now
     with watch.stage("ingest") as info:
         ingested = read_articles(config.input, executor.map_data)
         info.update(files=ingested.files, articles=len(ingested.articles), rejects=len(ingested.rejects))
@@ -232,13 +235,19 @@ def _run(
             executor.parallelism,
             copies=embedded.max_copies,
         )
-        info.update(vectors=index.ntotal)
-
-    with watch.stage("cluster") as info:
         c = config.cluster
         pairs = threshold_pairs(neighbours, c.threshold)
+        info.update(vectors=index.ntotal, pairs=len(pairs))
+
+    if config.verify.model is not None:
+        with watch.stage("verify") as info:
+            pairs = _verify(pairs, paragraphs, embedded.rows, config, threads)
+            judged = int(np.count_nonzero(~np.isnan(pairs.probability)))
+            info.update(judged=judged, accepted=len(pairs.accepted(config.verify.min_probability)))
+
+    with watch.stage("cluster") as info:
         clusters = cluster_pairs(
-            pairs,
+            pairs.accepted(config.verify.min_probability),
             embedded.vectors,
             c.threshold,
             min_cluster_size=c.min_cluster_size,
@@ -249,7 +258,7 @@ def _run(
             map=executor.map,
             shards=executor.parallelism,
         )
-        info.update(pairs=len(pairs), clusters=len(clusters))
+        info.update(clusters=len(clusters))
 
     staged = tables.StagedRun(config.output.path, run_id, run_date)
     try:
@@ -260,7 +269,8 @@ def _run(
                 info[name] = table.num_rows
             if config.index.save and index.ntotal:
                 _stage_index(staged, index, [paragraphs[i].paragraph_id for i in embedded.rows])
-        counts = _counts(ingested, paragraphs, embedded, built)
+        accepted = pairs.accepted(config.verify.min_probability)
+        counts = _counts(ingested, paragraphs, embedded, built, len(pairs) - len(accepted))
         status = "succeeded" if ingested.articles else "empty"
         finished = dt.datetime.now(dt.UTC)
         watch.seconds["total"] = round((finished - started).total_seconds(), 3)
@@ -284,6 +294,36 @@ def _run(
         raise
     log.info("run %s %s: %s", run_id, status, ", ".join(f"{k}={v}" for k, v in counts.items()))
     return RunResult(run_id, run_date, config.output.path, status, counts, watch.seconds, files)
+
+
+def _verify(
+    pairs: Pairs, paragraphs: Sequence[Paragraph], rows: np.ndarray, config: JobConfig, threads: int
+) -> Pairs:
+    """Judge the pairs below copy_similarity with the pair verifier, on the texts the model embedded.
+
+    It runs here, in this process, on either executor: one model load, and the same probabilities.
+    """
+    from embeddings.verifier import PairVerifier  # torch: imported only when a verifier is configured
+
+    verifier: list[PairVerifier] = []
+
+    def score(a: list[str], b: list[str]) -> np.ndarray:
+        if not verifier:  # loaded on first use: a run with nothing to judge never loads the model
+            verifier.append(
+                PairVerifier(config.verify.model, threads=threads, batch_size=config.verify.batch_size)
+            )
+        return verifier[0].probabilities(a, b)
+
+    max_chars = config.paragraphs.max_chars
+    texts = [paragraphs[i].norm_text[:max_chars] for i in rows]
+    return verify_pairs(
+        pairs,
+        texts,
+        score,
+        below=config.cluster.copy_similarity,
+        min_probability=config.verify.min_probability,
+        max_sentence_pairs=config.verify.max_sentence_pairs,
+    )
 
 
 def _cache_folder(config: JobConfig) -> Path:
@@ -500,12 +540,14 @@ def _pairs_table(
     member_cluster: Sequence[str | None],
 ) -> pa.Table:
     records = []
-    for a, b, sim in zip(rows[pairs.a], rows[pairs.b], pairs.similarity, strict=True):
+    probability = pairs.probability if pairs.probability is not None else np.full(len(pairs), np.nan)
+    for a, b, sim, p in zip(rows[pairs.a], rows[pairs.b], pairs.similarity, probability, strict=True):
         a, b = (a, b) if pid[a] < pid[b] else (b, a)
         same = member_cluster[a] if member_cluster[a] == member_cluster[b] else None
-        records.append((pid[a], pid[b], float(sim), outlet_of[a] != outlet_of[b], same))
+        verified = None if np.isnan(p) else float(p)
+        records.append((pid[a], pid[b], float(sim), outlet_of[a] != outlet_of[b], same, verified))
     records.sort()
-    columns = list(zip(*records, strict=True)) if records else [[] for _ in range(5)]
+    columns = list(zip(*records, strict=True)) if records else [[] for _ in range(6)]
     return tables.to_table(
         "pairs",
         {
@@ -515,6 +557,7 @@ def _pairs_table(
             "similarity": columns[2],
             "cross_outlet": columns[3],
             "cluster_id": columns[4],
+            "verifier_probability": columns[5],
         },
     )
 
@@ -529,7 +572,11 @@ def _stage_index(staged: tables.StagedRun, index: object, ids: list[str]) -> Non
 
 
 def _counts(
-    ingested: IngestResult, paragraphs: Sequence[Paragraph], embedded: _Embedded, built: dict[str, pa.Table]
+    ingested: IngestResult,
+    paragraphs: Sequence[Paragraph],
+    embedded: _Embedded,
+    built: dict[str, pa.Table],
+    n_rejected: int,
 ) -> dict[str, int]:
     kinds = built["clusters"].column("kind").to_pylist()
     return {
@@ -544,6 +591,7 @@ def _counts(
         "n_embedded": embedded.n_encoded,
         "n_truncated": int(embedded.truncated.sum()),
         "n_pairs": built["pairs"].num_rows,
+        "n_pairs_rejected": n_rejected,
         "n_clusters": len(kinds),
         "n_cross_outlet_clusters": kinds.count(CROSS_OUTLET),
     }
@@ -589,7 +637,7 @@ def _runs_table(
         **counts,
         **{
             f"seconds_{stage}": seconds.get(stage, 0.0)
-            for stage in ("ingest", "paragraphs", "embed", "index", "cluster", "write", "total")
+            for stage in ("ingest", "paragraphs", "embed", "index", "verify", "cluster", "write", "total")
         },
         "versions": _versions(),
     }

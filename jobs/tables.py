@@ -100,6 +100,7 @@ RUNS = pa.schema(
             "Candidates embedded cut: over the model's token limit or paragraphs.max_chars.",
         ),
         _f("n_pairs", pa.int64(), "Neighbour pairs at or above the threshold."),
+        _f("n_pairs_rejected", pa.int64(), "Pairs the pair verifier judged not the same (not clustered)."),
         _f("n_clusters", pa.int64(), "Clusters found."),
         _f("n_cross_outlet_clusters", pa.int64(), "Clusters spanning two or more outlets."),
         _f("seconds_ingest", pa.float64(), "Seconds reading the input."),
@@ -109,8 +110,13 @@ RUNS = pa.schema(
             pa.float64(),
             "Seconds loading the model and embedding (cache look-ups included).",
         ),
-        _f("seconds_index", pa.float64(), "Seconds building the FAISS index and searching neighbours."),
-        _f("seconds_cluster", pa.float64(), "Seconds thresholding pairs and clustering."),
+        _f(
+            "seconds_index",
+            pa.float64(),
+            "Seconds building the FAISS index, searching neighbours and keeping the pairs at the threshold.",
+        ),
+        _f("seconds_verify", pa.float64(), "Seconds loading the pair verifier and judging pairs (0: none)."),
+        _f("seconds_cluster", pa.float64(), "Seconds clustering the (verified) pairs."),
         _f("seconds_write", pa.float64(), "Seconds building and staging the tables and the index."),
         _f("seconds_total", pa.float64(), "Seconds from start to commit."),
         _f(
@@ -206,6 +212,14 @@ PAIRS = pa.schema(
         _f("similarity", pa.float32(), "Cosine similarity (>= cluster.threshold)."),
         _f("cross_outlet", pa.bool_(), "The two paragraphs come from different outlets."),
         _f("cluster_id", pa.string(), "Cluster holding both paragraphs; null otherwise.", True),
+        _f(
+            "verifier_probability",
+            pa.float32(),
+            "The pair verifier's probability that both report the same thing (verify.model); pairs under "
+            "verify.min_probability are not clustered. Null: not judged (no verifier, or cosine >= "
+            "cluster.copy_similarity).",
+            True,
+        ),
     ]
 )
 
