@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from safetensors import safe_open
 
-from embeddings.models import ModelError, adapter_digest, resolve_adapter, resolve_model_path
+from embeddings.models import ModelError, resolve_adapter, resolve_model_path
 
 
 class PairVerifier:
@@ -50,7 +50,6 @@ class PairVerifier:
                 )
         self.base_model = str(meta.get("base_model", "all-MiniLM-L6-v2"))
         self.max_seq_length = int(meta.get("params", {}).get("max_seq_length", 256))
-        self.digest = adapter_digest(self.path)
         self.batch_size = batch_size
         torch.set_num_threads(threads)
         folder = resolve_model_path(self.base_model)

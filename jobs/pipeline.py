@@ -239,15 +239,16 @@ def _run(
         pairs = threshold_pairs(neighbours, c.threshold)
         info.update(vectors=index.ntotal, pairs=len(pairs))
 
+    accepted = pairs
     if config.verify.model is not None:
         with watch.stage("verify") as info:
             pairs = _verify(pairs, paragraphs, embedded.rows, config, threads)
-            judged = int(np.count_nonzero(~np.isnan(pairs.probability)))
-            info.update(judged=judged, accepted=len(pairs.accepted(config.verify.min_probability)))
+            accepted = pairs.accepted(config.verify.min_probability)
+            info.update(judged=int(np.count_nonzero(~np.isnan(pairs.probability))), accepted=len(accepted))
 
     with watch.stage("cluster") as info:
         clusters = cluster_pairs(
-            pairs.accepted(config.verify.min_probability),
+            accepted,
             embedded.vectors,
             c.threshold,
             min_cluster_size=c.min_cluster_size,
@@ -269,7 +270,6 @@ def _run(
                 info[name] = table.num_rows
             if config.index.save and index.ntotal:
                 _stage_index(staged, index, [paragraphs[i].paragraph_id for i in embedded.rows])
-        accepted = pairs.accepted(config.verify.min_probability)
         counts = _counts(ingested, paragraphs, embedded, built, len(pairs) - len(accepted))
         status = "succeeded" if ingested.articles else "empty"
         finished = dt.datetime.now(dt.UTC)
