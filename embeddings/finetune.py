@@ -161,7 +161,7 @@ class VerifierParams:
 
     rank, alpha: LoRA rank and scale. epochs, batch_size, learning_rate, warmup, weight_decay: AdamW with
     linear warm-up then decay, binary cross-entropy on same / not same. Each pair is shown in a random
-    order (the verifier scores both orders at run time). max_seq_length: tokens of the two texts together.
+    order (at run time the verifier reads a pair in one fixed order, the lesser text first). max_seq_length: tokens of the two texts together.
     seed: every random choice. Defaults are the ones the shipped verifier was trained with.
     """
 
