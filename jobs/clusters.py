@@ -61,12 +61,26 @@ class Pairs:
     def __len__(self) -> int:
         return int(self.a.shape[0])
 
+    def subset(self, keep: np.ndarray) -> Pairs:
+        """The pairs where the boolean mask ``keep`` is true."""
+        probability = None if self.probability is None else self.probability[keep]
+        return Pairs(self.a[keep], self.b[keep], self.similarity[keep], probability)
+
     def accepted(self, min_probability: float) -> Pairs:
         """The pairs the verifier accepted or did not judge (all of them when no verifier ran)."""
         if self.probability is None:
             return self
-        keep = ~(self.probability < min_probability)  # NaN compares False: unjudged pairs stay
-        return Pairs(self.a[keep], self.b[keep], self.similarity[keep], self.probability[keep])
+        return self.subset(~(self.probability < min_probability))  # NaN compares False: unjudged pairs stay
+
+
+def within_days(pairs: Pairs, published: np.ndarray, max_days: float) -> Pairs:
+    """The pairs whose articles were published at most ``max_days`` apart.
+
+    ``published`` holds each clustered paragraph's publication time in seconds since the epoch, NaN when its
+    article has none: an undated paragraph pairs with any other.
+    """
+    apart = np.abs(published[pairs.a] - published[pairs.b])
+    return pairs.subset(~(apart > max_days * 86_400))  # NaN compares False: undated pairs stay
 
 
 def verify_pairs(

@@ -122,6 +122,7 @@ class ClusterConfig(_Section):
     copy_similarity: float = Field(0.98, gt=0.0, lt=1.0)
     attach_similarity: float | None = Field(0.80, gt=0.0, le=1.0)
     max_component_size: int = Field(50_000, ge=2)
+    max_days_apart: float | None = Field(7.0, gt=0.0)
     include_boilerplate: bool = False
 
     @model_validator(mode="after")

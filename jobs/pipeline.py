@@ -29,7 +29,7 @@ from embeddings.encoder import Encoder, SentenceTransformerEncoder
 from embeddings.index import build_index, index_kind, on_grid, save_index, search, set_threads
 from embeddings.models import resolve_adapter
 from jobs import tables
-from jobs.clusters import Cluster, Pairs, cluster_pairs, threshold_pairs, verify_pairs
+from jobs.clusters import Cluster, Pairs, cluster_pairs, threshold_pairs, verify_pairs, within_days
 from jobs.config import ConfigError, EmbedConfig, JobConfig
 from jobs.executors import Executor, describe, make_executor
 from jobs.ingest import Article, IngestResult, read_articles
@@ -237,7 +237,11 @@ def _run(
         )
         c = config.cluster
         pairs = threshold_pairs(neighbours, c.threshold)
-        info.update(vectors=index.ntotal, pairs=len(pairs))
+        n_near = len(pairs)
+        if c.max_days_apart is not None:
+            published = _published_seconds(ingested.articles, paragraphs, embedded.rows)
+            pairs = within_days(pairs, published, c.max_days_apart)
+        info.update(vectors=index.ntotal, pairs=len(pairs), apart=n_near - len(pairs))
 
     accepted = pairs
     if config.verify.model is not None:
@@ -270,7 +274,9 @@ def _run(
                 info[name] = table.num_rows
             if config.index.save and index.ntotal:
                 _stage_index(staged, index, [paragraphs[i].paragraph_id for i in embedded.rows])
-        counts = _counts(ingested, paragraphs, embedded, built, len(pairs) - len(accepted))
+        counts = _counts(
+            ingested, paragraphs, embedded, built, n_near - len(pairs), len(pairs) - len(accepted)
+        )
         status = "succeeded" if ingested.articles else "empty"
         finished = dt.datetime.now(dt.UTC)
         watch.seconds["total"] = round((finished - started).total_seconds(), 3)
@@ -324,6 +330,14 @@ def _verify(
         min_probability=config.verify.min_probability,
         max_sentence_pairs=config.verify.max_sentence_pairs,
     )
+
+
+def _published_seconds(
+    articles: Sequence[Article], paragraphs: Sequence[Paragraph], rows: np.ndarray
+) -> np.ndarray:
+    """Each clustered paragraph's publication time in seconds since the epoch; NaN when its article has none."""
+    times = [articles[paragraphs[i].article_index].published_at for i in rows]
+    return np.array([np.nan if t is None else t.timestamp() for t in times], dtype=np.float64)
 
 
 def _cache_folder(config: JobConfig) -> Path:
@@ -576,6 +590,7 @@ def _counts(
     paragraphs: Sequence[Paragraph],
     embedded: _Embedded,
     built: dict[str, pa.Table],
+    n_apart: int,
     n_rejected: int,
 ) -> dict[str, int]:
     kinds = built["clusters"].column("kind").to_pylist()
@@ -591,6 +606,7 @@ def _counts(
         "n_embedded": embedded.n_encoded,
         "n_truncated": int(embedded.truncated.sum()),
         "n_pairs": built["pairs"].num_rows,
+        "n_pairs_apart": n_apart,
         "n_pairs_rejected": n_rejected,
         "n_clusters": len(kinds),
         "n_cross_outlet_clusters": kinds.count(CROSS_OUTLET),

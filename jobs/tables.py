@@ -99,7 +99,13 @@ RUNS = pa.schema(
             pa.int64(),
             "Candidates embedded cut: over the model's token limit or paragraphs.max_chars.",
         ),
-        _f("n_pairs", pa.int64(), "Neighbour pairs at or above the threshold."),
+        _f("n_pairs", pa.int64(), "Neighbour pairs at or above the threshold (the pairs table)."),
+        _f(
+            "n_pairs_apart",
+            pa.int64(),
+            "Neighbour pairs at or above the threshold left out: their articles were published more than "
+            "cluster.max_days_apart apart.",
+        ),
         _f("n_pairs_rejected", pa.int64(), "Pairs the pair verifier judged not the same (not clustered)."),
         _f("n_clusters", pa.int64(), "Clusters found."),
         _f("n_cross_outlet_clusters", pa.int64(), "Clusters spanning two or more outlets."),

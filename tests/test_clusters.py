@@ -3,7 +3,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from embeddings.index import Neighbours, build_index, search
-from jobs.clusters import Pairs, attach_unclustered, cluster_pairs, split_to_representative, threshold_pairs
+from jobs.clusters import (
+    Pairs,
+    attach_unclustered,
+    cluster_pairs,
+    split_to_representative,
+    threshold_pairs,
+    within_days,
+)
 
 
 def unit(rows: list[list[float]]) -> np.ndarray:
@@ -28,6 +35,18 @@ def test_threshold_pairs_keep_each_pair_once_at_or_above_threshold() -> None:
     pairs = threshold_pairs(neighbours, 0.8)
     assert list(zip(pairs.a, pairs.b, strict=True)) == [(0, 1), (1, 2)]
     np.testing.assert_allclose(pairs.similarity, [0.9, 0.8])
+
+
+def test_pairs_published_too_far_apart_are_left_out_and_undated_ones_kept() -> None:
+    day = 86_400.0
+    pairs = Pairs(
+        np.array([0, 0, 1, 2]), np.array([1, 2, 3, 3]), np.array([0.9, 0.8, 0.85, 0.95], np.float32)
+    )
+    published = np.array([0.0, 7 * day, 7 * day + 1, np.nan])  # 0-1 exactly 7 days apart; 3 undated
+    kept = within_days(pairs, published, 7)
+    assert list(zip(kept.a, kept.b, strict=True)) == [(0, 1), (1, 3), (2, 3)]
+    np.testing.assert_allclose(kept.similarity, [0.9, 0.85, 0.95])
+    assert kept.probability is None
 
 
 def test_exact_duplicates_stay_together() -> None:

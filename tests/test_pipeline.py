@@ -254,6 +254,35 @@ def test_a_partly_filled_cache_gives_the_same_findings(seeds_run: RunResult, enc
     assert findings(out) == findings(seeds_run.output)
 
 
+def test_copies_published_weeks_apart_are_not_linked(encoder, tmp_path: Path) -> None:
+    import json
+
+    text = "US strikes have targeted 21 boats in the Caribbean since September, killing at least 83 people."
+    copy = text.replace("US strikes", "U.S. strikes")  # republished with a house-style edit
+    records = [
+        {"article_id": "wire", "outlet": "wire", "published_at": "2025-11-01T08:00:00Z", "text": text},
+        {"article_id": "daily", "outlet": "daily", "published_at": "2025-11-03", "text": copy},
+        # Weeks later the same sentence is background in another story.
+        {"article_id": "weekly", "outlet": "weekly", "published_at": "2025-12-11", "text": copy},
+    ]
+    data = tmp_path / "articles.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    def members(result: RunResult) -> list[list[str]]:
+        found: dict[str, list[str]] = {}
+        for p in read(result.output, "paragraphs").to_pylist():
+            if p["cluster_id"] is not None:
+                found.setdefault(p["cluster_id"], []).append(p["article_id"])
+        return sorted(sorted(m) for m in found.values())
+
+    windowed = run_on(data, tmp_path / "windowed", encoder)
+    assert members(windowed) == [["daily", "wire"]]
+    assert windowed.counts["n_pairs"] == 1 and windowed.counts["n_pairs_apart"] == 2
+    assert read(windowed.output, "runs").column("n_pairs_apart").to_pylist() == [2]
+    unlimited = run_on(data, tmp_path / "unlimited", encoder, "cluster.max_days_apart=null")
+    assert members(unlimited) == [["daily", "weekly", "wire"]] and unlimited.counts["n_pairs_apart"] == 0
+
+
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])
 def test_approximate_indexes_find_the_same_on_the_seeds(
     seeds_run: RunResult, encoder, tmp_path: Path, kind: str
