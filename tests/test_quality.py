@@ -70,6 +70,17 @@ def test_cosine_components_follow_the_threshold() -> None:
     assert len(set(cosine_labels(v, threshold=0.99, k=2))) == 3
 
 
+def test_baselines_link_only_within_the_date_window() -> None:
+    text = "Citing inflation, the central bank on Tuesday raised its main interest rate to 6.5 percent."
+    v = np.array([[1, 0], [1, 0], [0.96, 0.28]], dtype=np.float32)
+    day = 86_400.0
+    published = np.array([0.0, 30 * day, np.nan])  # the third is undated: it links to both
+    assert len(set(minhash_labels([text] * 2, published=published[:2], max_days_apart=7))) == 2
+    assert len(set(minhash_labels([text] * 2, published=published[:2], max_days_apart=None))) == 1
+    assert len(set(cosine_labels(v[:2], threshold=0.9, k=2, published=published[:2], max_days_apart=7))) == 2
+    assert len(set(cosine_labels(v, threshold=0.9, k=3, published=published, max_days_apart=7))) == 1
+
+
 def test_mrpc_pairs_are_same_when_both_sentences_share_a_cluster() -> None:
     pairs = corpora.PairSet(a=["1", "1", "3", "5"], b=["2", "3", "4", "6"], label=[True, False, True, True])
     # Sentence 6 was excluded (too short): it is in no cluster, so its pair is "not same".
