@@ -35,8 +35,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.dataset as ds
-
 from benchmarks.corpora import DATA, write_jsonl
 from benchmarks.syndication import load_stories
 from jobs import tables
@@ -117,7 +115,7 @@ def run_job(
         *(arg for setting in overrides for arg in ("--set", setting)),
     ]
     seconds, rss, _ = measure(command)
-    runs = ds.dataset(output / "runs", schema=tables.dataset_schema("runs"), partitioning="hive").to_table()
+    runs = tables.open_table(output, "runs").to_table()
     last = runs.sort_by([("started_at", "descending")]).slice(0, 1).to_pylist()[0]
     return Measured(seconds, rss, last)
 

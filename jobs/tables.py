@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 log = logging.getLogger(__name__)
@@ -251,6 +252,11 @@ SCHEMAS: dict[str, pa.Schema] = {
 def dataset_schema(name: str) -> pa.Schema:
     """The schema a reader sees for table ``name``: the file schema plus the ``run_date`` partition column."""
     return SCHEMAS[name].append(PARTITION)
+
+
+def open_table(output: Path, name: str) -> ds.Dataset:
+    """Table ``name`` of every run under the output folder ``output``, read with its declared schema."""
+    return ds.dataset(output / name, schema=dataset_schema(name), partitioning="hive")
 
 
 def to_table(name: str, columns: Mapping[str, Any]) -> pa.Table:

@@ -10,7 +10,7 @@ from benchmarks import corpora
 from benchmarks.baselines import cosine_labels, minhash_labels
 from benchmarks.fit import best_threshold
 from benchmarks.metrics import pair_scores, partition_scores
-from benchmarks.quality import false_merges, markdown, same_cluster
+from benchmarks.quality import ROOT, eval_seeds, false_merges, markdown, same_cluster
 
 DATA = corpora.DATA
 
@@ -104,6 +104,13 @@ def test_markdown_has_one_table_per_corpus() -> None:
 
 
 @pytest.mark.skipif(not (DATA / "mrpc").is_dir(), reason="needs ../shared/data/mrpc")
+def test_seeds_table_runs_the_job_on_the_seeds(tmp_path) -> None:
+    rows = eval_seeds([ROOT / "configs" / "default.yaml"], tmp_path)
+    assert rows == [
+        {"corpus": "Seeds findings", "method": "newsdedup (default.yaml)", "held": "5 of 5", "not_held": ""}
+    ]
+
+
 def test_mrpc_articles_cover_every_test_sentence() -> None:
     pairs = corpora.mrpc_pairs(DATA / "mrpc", "test")
     assert len(pairs.a) == 1725 and sum(pairs.label) == 1147
