@@ -23,19 +23,14 @@ from embeddings.index import build_index, search
 from jobs.clusters import Pairs, threshold_pairs, within_days
 
 
-def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Connected-component label of each of ``n`` items linked by the edges ``a[i] - b[i]``."""
-    graph = sp.coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
-
-
-def linked_components(
+def components(
     n: int, pairs: Pairs, published: np.ndarray | None, max_days_apart: float | None
 ) -> np.ndarray:
-    """Connected-component labels over ``pairs``, keeping only pairs published within ``max_days_apart`` days."""
+    """Connected-component label of each of ``n`` items linked by ``pairs`` published within ``max_days_apart``."""
     if published is not None and max_days_apart is not None:
         pairs = within_days(pairs, published, max_days_apart)
-    return components(n, pairs.a, pairs.b)
+    graph = sp.coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs.a, pairs.b)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
 
 
 def minhash_labels(
@@ -64,8 +59,9 @@ def minhash_labels(
                 b.append(i)
                 jaccard.append(estimate)
         lsh.insert(i, h)
+    # Pairs' similarity column holds the estimated Jaccard here; only the links and dates matter below.
     pairs = Pairs(np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(jaccard, np.float32))
-    return linked_components(len(texts), pairs, published, max_days_apart)
+    return components(len(texts), pairs, published, max_days_apart)
 
 
 def cosine_labels(
@@ -79,4 +75,4 @@ def cosine_labels(
     """Component labels of unit vectors linked when one is among the other's ``k`` nearest at >= ``threshold``."""
     neighbours = search(build_index(vectors, kind="flat"), vectors, k)
     pairs = threshold_pairs(neighbours, threshold)
-    return linked_components(vectors.shape[0], pairs, published, max_days_apart)
+    return components(vectors.shape[0], pairs, published, max_days_apart)

@@ -126,8 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--reuters", type=int, default=800, help="Reuters stories to add pairs from (0: MRPC only)"
     )
     args = parser.parse_args(argv)
-    if args.adapter and not args.verifier:
-        parser.error("--adapter goes with --verifier: an embedding adapter is trained on the base model")
+    if args.adapter and not (args.verifier and args.no_train):
+        parser.error(
+            "--adapter goes with --verifier --no-train: it picks the cut in front of a trained verifier "
+            "(an embedding adapter is trained on the base model; the verifier reads texts, not vectors)"
+        )
     set_threads(args.threads)
     train = mrpc_pairs(args.data / "mrpc", "train")
     text = mrpc_texts(args.data / "mrpc")

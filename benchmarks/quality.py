@@ -35,7 +35,7 @@ from benchmarks import corpora, seeds, syndication
 from benchmarks.baselines import cosine_labels, minhash_labels
 from benchmarks.metrics import pair_scores, partition_scores
 from jobs import tables
-from jobs.config import load_config
+from jobs.config import JobConfig, load_config
 from jobs.pipeline import run_job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,9 +77,9 @@ def run_corpus(name: str, articles: Sequence[dict], config_path: Path, work: Pat
     return run_input(source, config_path, folder / config_path.stem, work / "_cache")
 
 
-def run_input(source: Path, config_path: Path, output: Path, cache: Path) -> JobOutput:
-    """Run the job on ``source`` and read back what it wrote (only paragraphs that were clustered or could be)."""
-    config = load_config(
+def _job_config(source: Path, config_path: Path, output: Path, cache: Path) -> JobConfig:
+    """The config at ``config_path`` run on ``source`` into ``output`` (replacing the fixed day), sharing ``cache``."""
+    return load_config(
         config_path,
         values={
             "input.path": source,
@@ -90,6 +90,11 @@ def run_input(source: Path, config_path: Path, output: Path, cache: Path) -> Job
             "embed.progress": False,
         },
     )
+
+
+def run_input(source: Path, config_path: Path, output: Path, cache: Path) -> JobOutput:
+    """Run the job on ``source`` and read back what it wrote (only paragraphs that were clustered or could be)."""
+    config = _job_config(source, config_path, output, cache)
     result = run_job(config)
     verify = ""
     if config.verify.model is not None:
@@ -241,11 +246,8 @@ def eval_seeds(configs: Sequence[Path], work: Path) -> list[dict]:
     """Which findings of the batch job issue (benchmarks/seeds.py) each config keeps on seeds/."""
     rows = []
     for path in configs:
-        output = work / "seeds" / path.stem
-        run_input(
-            ROOT / "seeds", path, output, work / "_cache"
-        )  # replace_date: the folder holds this run only
-        held = seeds.findings(output)
+        result = run_job(_job_config(ROOT / "seeds", path, work / "seeds" / path.stem, work / "_cache"))
+        held = seeds.findings(result.output, result.run_id)
         rows.append(
             {"corpus": "Seeds findings", "method": f"newsdedup ({path.name})",
              "held": f"{sum(held.values())} of {len(held)}",

@@ -25,6 +25,8 @@ def findings(output: Path, run_id: str | None = None) -> dict[str, bool]:
     """Which of FINDINGS hold in the run ``run_id`` (default: the only run) written to ``output``."""
     run = None if run_id is None else pc.field("run_id") == run_id
     paragraphs = tables.open_table(output, "paragraphs").to_table(filter=run).to_pylist()
+    if not paragraphs:
+        raise ValueError(f"no paragraphs of run {run_id} under {output}")
     kind = {
         c["cluster_id"]: c["kind"]
         for c in tables.open_table(output, "clusters").to_table(filter=run).to_pylist()

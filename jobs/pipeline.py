@@ -275,7 +275,12 @@ def _run(
             if config.index.save and index.ntotal:
                 _stage_index(staged, index, [paragraphs[i].paragraph_id for i in embedded.rows])
         counts = _counts(
-            ingested, paragraphs, embedded, built, n_near - len(pairs), len(pairs) - len(accepted)
+            ingested,
+            paragraphs,
+            embedded,
+            built,
+            n_apart=n_near - len(pairs),
+            n_rejected=len(pairs) - len(accepted),
         )
         status = "succeeded" if ingested.articles else "empty"
         finished = dt.datetime.now(dt.UTC)
@@ -590,6 +595,7 @@ def _counts(
     paragraphs: Sequence[Paragraph],
     embedded: _Embedded,
     built: dict[str, pa.Table],
+    *,
     n_apart: int,
     n_rejected: int,
 ) -> dict[str, int]:

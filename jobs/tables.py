@@ -100,7 +100,11 @@ RUNS = pa.schema(
             pa.int64(),
             "Candidates embedded cut: over the model's token limit or paragraphs.max_chars.",
         ),
-        _f("n_pairs", pa.int64(), "Neighbour pairs at or above the threshold (the pairs table)."),
+        _f(
+            "n_pairs",
+            pa.int64(),
+            "Neighbour pairs at or above the threshold within the date window (the pairs table).",
+        ),
         _f(
             "n_pairs_apart",
             pa.int64(),

@@ -227,8 +227,20 @@ def test_copies_published_weeks_apart_are_not_linked(encoder, tmp_path: Path) ->
 
     text = "US strikes have targeted 21 boats in the Caribbean since September, killing at least 83 people."
     copy = text.replace("US strikes", "U.S. strikes")  # republished with a house-style edit
+    other = (
+        "Grain exports from the northern port fell sharply in March as the harvest came in late.\n"
+        "The port authority said it expects shipments to recover once the new terminal opens in May."
+    )
+    # Two paragraphs in the first article and an excluded heading in the wire story: the clustered rows,
+    # the paragraphs and the articles are numbered differently, so a date read for the wrong one shows.
     records = [
-        {"article_id": "wire", "outlet": "wire", "published_at": "2025-11-01T08:00:00Z", "text": text},
+        {"article_id": "other", "outlet": "other", "published_at": "2025-06-01", "text": other},
+        {
+            "article_id": "wire",
+            "outlet": "wire",
+            "published_at": "2025-11-01T08:00:00Z",
+            "text": f"Caribbean\n{text}",
+        },
         {"article_id": "daily", "outlet": "daily", "published_at": "2025-11-03", "text": copy},
         # Weeks later the same sentence is background in another story.
         {"article_id": "weekly", "outlet": "weekly", "published_at": "2025-12-11", "text": copy},

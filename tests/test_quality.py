@@ -103,7 +103,6 @@ def test_markdown_has_one_table_per_corpus() -> None:
     assert "### A" in text and "### B" in text and "| x | 0.500 |" in text
 
 
-@pytest.mark.skipif(not (DATA / "mrpc").is_dir(), reason="needs ../shared/data/mrpc")
 def test_seeds_table_runs_the_job_on_the_seeds(tmp_path) -> None:
     rows = eval_seeds([ROOT / "configs" / "default.yaml"], tmp_path)
     assert rows == [
@@ -111,6 +110,7 @@ def test_seeds_table_runs_the_job_on_the_seeds(tmp_path) -> None:
     ]
 
 
+@pytest.mark.skipif(not (DATA / "mrpc").is_dir(), reason="needs ../shared/data/mrpc")
 def test_mrpc_articles_cover_every_test_sentence() -> None:
     pairs = corpora.mrpc_pairs(DATA / "mrpc", "test")
     assert len(pairs.a) == 1725 and sum(pairs.label) == 1147
