@@ -3,7 +3,8 @@
 
 - MRPC test: every sentence is a paragraph of its own article; a judged pair is predicted "same reporting"
   when both sentences end in the same cluster. Accuracy, precision, recall, F1.
-- BASIL: a cross_outlet cluster with members from two events is a false merge.
+- BASIL: a cross_outlet cluster with members from two events is a false merge; each is listed with the
+  span of its articles' publication dates.
 - Syndication: Reuters-21578 wire stories republished by generated outlets (benchmarks/syndication.py,
   fixed seed); ARI and pairwise precision/recall/F1 over the content paragraphs.
 - Seeds: which findings of the batch job issue on ``seeds/`` (benchmarks/seeds.py) each config keeps.
@@ -189,32 +190,40 @@ def same_cluster(pairs: corpora.PairSet, article_ids: Sequence[str], labels: Seq
 
 
 def eval_basil(data: Path, configs: Sequence[Path], work: Path) -> list[dict]:
-    """Cross_outlet clusters on BASIL, and how many mix two events (false merges)."""
+    """Cross_outlet clusters on BASIL, and how many mix two events (false merges); then each false merge:
+    its events, paragraphs, how far apart its articles were published, and its first member's text."""
     corpus = corpora.basil_corpus(data / "basil")
     out, labeled, verified = methods("basil", corpus.articles, configs, work)
     events = [corpus.group_of_article[a] for a in out.article_id]
-    rows = []
+    rows, merges = [], []
     for method, labels in labeled.items():
         cross, merged = false_merges(labels, out.outlet, events)
         rows.append(
-            {"corpus": "BASIL", "method": method, "cross_outlet_clusters": cross, "false_merges": merged,
-             "false_merge_share": merged / cross if cross else 0.0, "within_event": cross - merged,
+            {"corpus": "BASIL", "method": method, "cross_outlet_clusters": cross, "false_merges": len(merged),
+             "false_merge_share": len(merged) / cross if cross else 0.0, "within_event": cross - len(merged),
              "verifier_pairs": verified.get(method, "")}
         )  # fmt: skip
-    return rows
+        for group in merged:
+            published = out.published[group]
+            published = published[~np.isnan(published)]  # an undated article says nothing about the span
+            merges.append(
+                {"corpus": "BASIL false merges", "method": method, "events": len({events[i] for i in group}),
+                 "paragraphs": len(group), "days_apart": int(np.ptp(published) // 86_400) if published.size else "",
+                 "first_member": out.text[group[0]][:80].replace("|", "/")}
+            )  # fmt: skip
+    return rows + merges
 
 
-def false_merges(labels: Sequence[str], outlets: Sequence[str], events: Sequence[str]) -> tuple[int, int]:
-    """(cross_outlet clusters, those whose members come from two or more events), one label per paragraph."""
+def false_merges(
+    labels: Sequence[str], outlets: Sequence[str], events: Sequence[str]
+) -> tuple[int, list[list[int]]]:
+    """The number of cross_outlet clusters, and the members of those whose members come from two or more
+    events; one label per paragraph."""
     members: dict[str, list[int]] = {}
     for i, label in enumerate(labels):
         members.setdefault(label, []).append(i)
-    cross = merged = 0
-    for group in members.values():
-        if len({outlets[i] for i in group}) >= 2:
-            cross += 1
-            merged += len({events[i] for i in group}) >= 2
-    return cross, merged
+    cross = [group for group in members.values() if len({outlets[i] for i in group}) >= 2]
+    return len(cross), [group for group in cross if len({events[i] for i in group}) >= 2]
 
 
 def eval_syndication(data: Path, configs: Sequence[Path], work: Path, seed: int) -> list[dict]:

@@ -93,7 +93,7 @@ def test_false_merges_count_cross_outlet_clusters_spanning_events() -> None:
     outlets = ["fox", "nyt", "fox", "fox", "fox", "hpo", "nyt"]
     events = ["e1", "e1", "e1", "e2", "e1", "e2", "e3"]
     # a: cross-outlet, one event; b: one outlet (not counted); c: cross-outlet, two events.
-    assert false_merges(labels, outlets, events) == (2, 1)
+    assert false_merges(labels, outlets, events) == (2, [[4, 5]])
 
 
 def test_markdown_has_one_table_per_corpus() -> None:
