@@ -7,7 +7,7 @@ then, with none of the job's levers:
   short-circuit, no other backend), batch 32 with its own length sorting;
 - FAISS ``IndexFlatIP`` k-nearest neighbours of every paragraph (k as in the job);
 - HDBSCAN (min_cluster_size 2, min_samples 1) on the sparse k-NN distance graph, one fit per connected
-  component, since hdbscan rejects a disconnected sparse graph (``../shared/notes/MEASUREMENTS.md``).
+  component, since hdbscan rejects a disconnected sparse graph (``docs/measurements-before.md``).
 
 ``python -m benchmarks.reference INPUT [--threads N]`` prints one JSON line of counts and stage seconds.
 """

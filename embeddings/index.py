@@ -2,8 +2,8 @@
 
 Exact search (``IndexFlatIP``) up to ``exact_max`` vectors; above it an approximate index. IVF is the
 default approximate kind because it is deterministic (k-means with a fixed seed) and measured faster to
-build than HNSW at 100k-500k vectors; HNSW builds its graph in parallel, so its neighbours can differ
-slightly from run to run.
+build than HNSW at 100k-500k vectors (docs/measurements-before.md); HNSW builds its graph in parallel, so
+its neighbours can differ slightly from run to run.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Group near-duplicate paragraphs: threshold the kNN graph, run HDBSCAN per connected component, then make
 every cluster tight around its representative.
 
-Why this shape (measured in ../shared/notes/MEASUREMENTS.md):
+Why this shape (measured before the project started: docs/measurements-before.md):
 - HDBSCAN runs on the sparse graph of neighbour pairs at or above the threshold, so cost stays near-linear
   in the number of paragraphs; a dense N x N distance matrix would need 80 GB at 100k paragraphs.
 - hdbscan refuses a sparse graph with several connected components, and bridging components with
