@@ -1,19 +1,39 @@
-"""Shared fixtures: one real model for the whole session, and one real run of the job on seeds/."""
+"""Shared fixtures and helpers: one real model for the whole session, one real run of the job on seeds/,
+and reading back what a run wrote."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.dataset as ds
 import pytest
 
 from embeddings.encoder import Encoder
+from jobs import tables
 from jobs.config import load_config
 from jobs.pipeline import RunResult, load_encoder, run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
+
+# Pairs of sentences that report the same thing, and pairs that do not.
+SAME = [
+    (
+        "US strikes have hit 21 boats since September, killing 83.",
+        "Since September, 21 boats were struck by the US; 83 died.",
+    ),
+    ("Venezuela closed its airspace on Saturday.", "On Saturday Venezuela shut its airspace."),
+]
+DIFFERENT = [
+    (
+        "US strikes have hit 21 boats since September, killing 83.",
+        "Maduro began his career as a bus driver in Caracas.",
+    ),
+    ("Venezuela closed its airspace on Saturday.", "The carrier group arrived in the Caribbean last week."),
+]
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +72,40 @@ def seeds_run(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Run
     work = tmp_path_factory.mktemp("seeds_run")
     shutil.copytree(SEEDS, work / "seeds")
     return run_on(work / "seeds", work / "output", encoder)
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    """Write ``content`` (text as UTF-8) to ``path``, creating its folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+# Columns that differ between two runs of the same input and config.
+VOLATILE = {"run_id", "started_at", "finished_at"}
+
+
+def read(output: Path, name: str) -> pa.Table:
+    """Table ``name`` of every run under ``output``, with the run_date partition column."""
+    partitioning = ds.partitioning(pa.schema([tables.PARTITION]), flavor="hive")
+    return ds.dataset(output / name, format="parquet", partitioning=partitioning).to_table()
+
+
+def rows(output: Path, name: str) -> list[dict]:
+    """Table ``name``'s rows without the columns that differ between runs."""
+    table = read(output, name)
+    return table.drop_columns([c for c in table.column_names if c in VOLATILE]).to_pylist()
+
+
+def paragraph(output: Path, article_prefix: str, needle: str) -> dict:
+    """The one paragraph of an article whose id starts with ``article_prefix`` that holds ``needle``."""
+    matches = [
+        p
+        for p in read(output, "paragraphs").to_pylist()
+        if p["article_id"].startswith(article_prefix) and needle in p["text"]
+    ]
+    assert len(matches) == 1, (article_prefix, needle, matches)
+    return matches[0]

@@ -7,21 +7,7 @@ import torch
 from embeddings.encoder import SentenceTransformerEncoder
 from embeddings.finetune import AdapterParams, apply_adapter, save_adapter, train_adapter
 from embeddings.models import ADAPTER_DIR, ModelError, adapter_digest, resolve_adapter
-
-SAME = [
-    (
-        "US strikes have hit 21 boats since September, killing 83.",
-        "Since September, 21 boats were struck by the US; 83 died.",
-    ),
-    ("Venezuela closed its airspace on Saturday.", "On Saturday Venezuela shut its airspace."),
-]
-DIFFERENT = [
-    (
-        "US strikes have hit 21 boats since September, killing 83.",
-        "Maduro began his career as a bus driver in Caracas.",
-    ),
-    ("Venezuela closed its airspace on Saturday.", "The carrier group arrived in the Caribbean last week."),
-]
+from tests.conftest import DIFFERENT, SAME
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest
 
 from jobs.config import ColumnsConfig, InputConfig
 from jobs.ingest import Article, IngestResult, InputError, Reject, read_articles
+from tests.conftest import write
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 UTC = dt.UTC
@@ -21,15 +22,6 @@ UTC = dt.UTC
 
 def read(path: Path, **options: Any) -> IngestResult:
     return read_articles(InputConfig(path=path, **options))
-
-
-def write(path: Path, content: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 def by_id(result: IngestResult) -> dict[str, Article]:

@@ -16,9 +16,7 @@ import pytest
 from jobs.config import InputConfig, JobConfig, load_config
 from jobs.ingest import IngestResult, InputError, read_articles
 from jobs.pipeline import RunResult
-from tests.conftest import SEEDS, run_on
-from tests.test_ingest import write
-from tests.test_pipeline import rows
+from tests.conftest import SEEDS, rows, run_on, write
 
 
 def uri(path: Path | str) -> str:

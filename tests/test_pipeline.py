@@ -7,36 +7,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pytest
 
 from benchmarks import seeds
 from jobs import tables
 from jobs.ingest import InputError
 from jobs.pipeline import RunResult, default_threads, estimate
-from tests.conftest import SEEDS, run_on
-
-VOLATILE = {"run_id", "started_at", "finished_at"}
-
-
-def read(output: Path, name: str) -> pa.Table:
-    partitioning = ds.partitioning(pa.schema([tables.PARTITION]), flavor="hive")
-    return ds.dataset(output / name, format="parquet", partitioning=partitioning).to_table()
-
-
-def rows(output: Path, name: str) -> list[dict]:
-    table = read(output, name)
-    return table.drop_columns([c for c in table.column_names if c in VOLATILE]).to_pylist()
-
-
-def paragraph(output: Path, article_prefix: str, needle: str) -> dict:
-    matches = [
-        p
-        for p in read(output, "paragraphs").to_pylist()
-        if p["article_id"].startswith(article_prefix) and needle in p["text"]
-    ]
-    assert len(matches) == 1, (article_prefix, needle, matches)
-    return matches[0]
+from tests.conftest import SEEDS, read, rows, run_on
 
 
 def test_all_six_tables_have_the_declared_schema(seeds_run: RunResult) -> None:

@@ -22,8 +22,7 @@ from benchmarks.corpora import DATA, write_jsonl
 from jobs.config import load_config
 from jobs.executors import RayExecutor
 from jobs.ingest import InputError
-from tests.conftest import DEFAULT_CONFIG, ROOT, SEEDS, run_on
-from tests.test_pipeline import read, rows
+from tests.conftest import DEFAULT_CONFIG, ROOT, SEEDS, read, rows, run_on
 
 TABLES = ("articles", "paragraphs", "clusters", "pairs", "rejects")
 # Workers get this module's test functions by value: they cannot import the tests package.

@@ -12,9 +12,7 @@ from embeddings.finetune import VerifierParams, save_adapter, train_verifier
 from embeddings.models import ModelError, resolve_adapter, resolve_model_path
 from embeddings.verifier import PairVerifier
 from jobs.clusters import Pairs, verify_pairs
-from tests.conftest import run_on
-from tests.test_finetune import DIFFERENT, SAME
-from tests.test_pipeline import paragraph, read
+from tests.conftest import DIFFERENT, SAME, paragraph, read, run_on
 
 SHIPPED = "all-MiniLM-L6-v2-verifier"
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
