@@ -43,7 +43,7 @@ from embeddings.finetune import (
 from embeddings.index import set_threads
 from embeddings.models import adapter_digest, resolve_model_path
 from embeddings.verifier import PairVerifier
-from jobs.paragraphs import normalize, split_sentences
+from jobs.text import normalize, split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_SHARE = 0.15

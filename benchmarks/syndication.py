@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.corpora import word_ngrams, write_jsonl
-from jobs.paragraphs import count_words, normalize, split_sentences
+from jobs.text import count_words, normalize, split_sentences
 
 WIRE = "reuters-wire"
 OUTLET_NAMES = (

@@ -40,7 +40,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from embeddings.index import Map, Neighbours
-from jobs.paragraphs import count_words, split_sentences
+from jobs.text import count_words, split_sentences
 
 log = logging.getLogger(__name__)
 

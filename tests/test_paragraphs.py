@@ -7,12 +7,10 @@ from jobs.paragraphs import (
     BOILERPLATE_REPEATED,
     EXCLUDED_BOILERPLATE,
     EXCLUDED_SHORT,
-    count_words,
     excluded_reason,
-    normalize,
     split_articles,
-    split_text,
 )
+from jobs.text import count_words, normalize, split_text
 
 
 def article(article_id: str, outlet: str, text: str) -> Article:

@@ -30,7 +30,7 @@ from benchmarks.syndication import (
 )
 from jobs.config import InputConfig
 from jobs.ingest import read_articles
-from jobs.paragraphs import count_words, normalize, split_text
+from jobs.text import count_words, normalize, split_text
 
 # Research use only: read in place from the shared data folder, never copied into the repository.
 DATA = corpora.DATA / "reuters21578"
