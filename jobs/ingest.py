@@ -29,7 +29,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from jobs.config import ColumnsConfig, ConfigError, InputConfig
-from jobs.executors import MapData, in_process
+from jobs.parallel import MapData, in_process
 
 _KINDS = {".txt": "text", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 _REQUIRED = ("article_id", "outlet", "text")

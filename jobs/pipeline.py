@@ -31,9 +31,10 @@ from embeddings.models import resolve_adapter
 from jobs import tables
 from jobs.clusters import Cluster, Pairs, cluster_pairs, threshold_pairs, verify_pairs, within_days
 from jobs.config import ConfigError, EmbedConfig, JobConfig
-from jobs.executors import Executor, describe, make_executor
+from jobs.executors import describe, make_executor
 from jobs.ingest import Article, IngestResult, read_articles
 from jobs.paragraphs import Paragraph, excluded_reason, split_articles
+from jobs.parallel import Executor
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,58 @@
+"""How a stage hands out its parallel pieces: the executor protocol, and the data-parallel map of no executor.
+
+The stages (ingest, paragraphs, embed, index, cluster) say *what* to compute and split their work into
+independent pieces; an executor (jobs/executors.py) only decides *where and how* the pieces run, as
+datatrove's local, Slurm and Ray executors run the same pipeline steps. Every stage may import this module;
+it imports no stage, and no executor. Every executor returns results in input order, so a run's tables do
+not depend on which one ran it.
+
+- ``map_data(fn, items)``: a data-parallel transform over records (input files, articles). ``fn`` takes a
+  list of items and returns a list of results; Ray runs it as Ray Data ``map_batches`` tasks.
+- ``map(fn, items, shared)``: one task per item (index shards, groups of graph components); ``shared`` is
+  a large read-only argument every task gets (Ray puts it in the object store once).
+- ``encode(texts)``: the embedding model over texts; Ray runs it on a pool of actors that each load the
+  model once (``map_batches`` on an actor pool).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+
+from embeddings.encoder import Encoder
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+MapData = Callable[[Callable[[list[Any]], list[Any]], Sequence[Any]], list[Any]]
+
+
+def in_process(fn: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
+    """The ``map_data`` of no executor: ``fn`` over all items at once, here."""
+    return fn(list(items))
+
+
+class Executor(Protocol):
+    name: str
+    parallelism: int  # how many pieces a stage should split its work into for ``map``
+
+    def map_data(self, fn: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
+        """``fn`` over ``items`` in batches, results concatenated in input order."""
+        ...
+
+    def map(self, fn: Callable[[T, Any], R], items: Sequence[T], shared: Any = None) -> list[R]:
+        """``[fn(item, shared) for item in items]``, possibly in parallel."""
+        ...
+
+    def encode(self, texts: Sequence[str], encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors and token counts of ``texts`` by the model ``encoder`` was loaded from."""
+        ...
+
+    def resources(self) -> dict[str, Any]:
+        """What the run had to work with, for the runs table."""
+        ...
+
+    def close(self) -> None: ...
