@@ -84,17 +84,16 @@ def actor_memory(texts: list[str], cpus: int, config: Path) -> list[float]:
     import ray
 
     from jobs.config import load_config
+    from jobs.embed import ConfiguredEncoder
     from jobs.executors import RayExecutor
-    from jobs.pipeline import load_encoder
 
     job = load_config(config)
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     try:
-        executor = RayExecutor(job.ray, job.embed, cpus)
-        encoder = load_encoder(job.embed.model_copy(update={"progress": False}), 1)
+        executor = RayExecutor(job.ray, cpus)
         with ThreadPoolExecutor(1) as pool:
             # Watched while it runs: Ray Data ends the actors as soon as the dataset is done.
-            done = pool.submit(executor.encode, texts, encoder)
+            done = pool.submit(executor.encode, texts, ConfiguredEncoder(job.embed))
             peaks: dict[int, float] = {}
             while not done.done():
                 peaks |= {pid: max(peaks.get(pid, 0.0), mib) for pid, mib in _actor_peaks().items()}

@@ -39,7 +39,8 @@ from benchmarks.corpora import DATA, write_jsonl
 from benchmarks.syndication import load_stories
 from jobs import tables
 from jobs.config import load_config
-from jobs.pipeline import default_threads, load_encoder
+from jobs.embed import load_encoder
+from jobs.pipeline import default_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("ingest", "paragraphs", "embed", "index", "cluster", "write")

@@ -115,12 +115,12 @@ def embed_texts(
     texts: Sequence[str],
     encoder: Encoder,
     cache: EmbeddingCache | None = None,
-    encode: Callable[[Sequence[str], Encoder], tuple[np.ndarray, np.ndarray]] = encode_with_counts,
+    encode: Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Embeddings:
     """Embed ``texts``, encoding (and tokenizing) each distinct text at most once and only when the cache lacks it.
 
-    ``encode(texts, encoder)`` gives the vectors and token counts of the texts to encode: by default here,
-    or an executor's, which may run ``encoder``'s model elsewhere (e.g. on Ray actors).
+    ``encode(texts)`` gives the vectors and token counts of the texts to encode by ``encoder``'s model: an
+    executor's, which may run that model elsewhere (e.g. on Ray actors); None encodes them here.
     """
     keys = [text_key(t) for t in texts]
     slot: dict[str, int] = {}
@@ -143,7 +143,10 @@ def embed_texts(
     missing = sorted((k for k in unique_keys if k not in cached), key=lambda k: (len(first_text[k]), k))
     if missing:
         missing_texts = [first_text[k] for k in missing]
-        encoded, counts = encode(missing_texts, encoder)
+        if encode is None:
+            encoded, counts = encode_with_counts(missing_texts, encoder)
+        else:
+            encoded, counts = encode(missing_texts)
         vectors[[slot[k] for k in missing]] = encoded
         n_tokens[[slot[k] for k in missing]] = counts
         if cache is not None:

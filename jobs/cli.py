@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.overrides, {k: v for k, v in given.items() if v is not None})
         # Imported here so that `--help` and config errors answer without loading torch.
         from embeddings.models import ModelError
-        from jobs.pipeline import default_threads, load_encoder, run_job
+        from jobs.embed import load_encoder
+        from jobs.pipeline import default_threads, run_job
 
         try:
             if args.command == "export-model":

@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 
 from embeddings.cache import encode_with_counts
-from embeddings.encoder import Encoder
-from jobs.config import ConfigError, EmbedConfig, RayConfig
-from jobs.parallel import Executor, R, T, in_process
+from jobs.config import ConfigError, RayConfig
+from jobs.parallel import EncoderFactory, Executor, R, T, in_process
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +35,8 @@ class LocalExecutor:
     def map(self, fn: Callable[[T, Any], R], items: Sequence[T], shared: Any = None) -> list[R]:
         return [fn(item, shared) for item in items]
 
-    def encode(self, texts: Sequence[str], encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
-        return encode_with_counts(texts, encoder)
+    def encode(self, texts: Sequence[str], make_encoder: EncoderFactory) -> tuple[np.ndarray, np.ndarray]:
+        return encode_with_counts(texts, make_encoder(self.threads))
 
     def resources(self) -> dict[str, Any]:
         return {"cpus": self.threads, "nodes": 1}
@@ -49,10 +48,8 @@ class LocalExecutor:
 class _EncodeActor:
     """One Ray actor holding one loaded model; Ray Data calls it with batches of texts."""
 
-    def __init__(self, embed: EmbedConfig, threads: int) -> None:
-        from jobs.pipeline import load_encoder
-
-        self.encoder = load_encoder(embed.model_copy(update={"progress": False}), threads)
+    def __init__(self, make_encoder: EncoderFactory, threads: int) -> None:
+        self.encoder = make_encoder(threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         vectors, counts = encode_with_counts(batch["text"].tolist(), self.encoder)
@@ -69,7 +66,7 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, config: RayConfig, embed: EmbedConfig, threads: int) -> None:
+    def __init__(self, config: RayConfig, threads: int) -> None:
         try:
             import ray
             import ray.data
@@ -79,7 +76,6 @@ class RayExecutor:
             ) from None
         self._ray = ray
         self.config = config
-        self.embed = embed
         self._started = not ray.is_initialized()
         if self._started:
             # No dashboard and no usage stats: nothing listens or phones home; a local instance is started
@@ -143,16 +139,16 @@ class RayExecutor:
         shared_ref = self._ray.put(shared)  # stored once; tasks on the same node read it without copying
         return _unwrapped(lambda: self._ray.get([task.remote(fn, item, shared_ref) for item in items]))
 
-    def encode(self, texts: Sequence[str], encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, texts: Sequence[str], make_encoder: EncoderFactory) -> tuple[np.ndarray, np.ndarray]:
         ray = self._ray
-        if not texts:
-            return encode_with_counts(texts, encoder)
+        if not texts:  # nothing to ship: the model's dimension, here
+            return encode_with_counts(texts, make_encoder(self.config.cpus_per_actor))
         dataset = ray.data.from_items([{"text": text} for text in texts])
         # Ray Data restarts an actor whose worker died and retries its batches on the pool. (Ray then logs
         # once that actors with constructor arguments may fail to restart if those are lost: ray#53727.)
         encoded = dataset.map_batches(
             _EncodeActor,
-            fn_constructor_kwargs={"embed": self.embed, "threads": self.config.cpus_per_actor},
+            fn_constructor_kwargs={"make_encoder": make_encoder, "threads": self.config.cpus_per_actor},
             batch_size=self.config.embed_batch_size,
             compute=ray.data.ActorPoolStrategy(size=self.actors),
             num_cpus=self.config.cpus_per_actor,
@@ -201,10 +197,10 @@ def _unwrapped(call: Callable[[], R]) -> R:
         raise exc.as_instanceof_cause() from None
 
 
-def make_executor(name: str, ray: RayConfig, embed: EmbedConfig, threads: int) -> Executor:
+def make_executor(name: str, ray: RayConfig, threads: int) -> Executor:
     """The executor a config names."""
     if name == "ray":
-        return RayExecutor(ray, embed, threads)
+        return RayExecutor(ray, threads)
     return LocalExecutor(threads)
 
 

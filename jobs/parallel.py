@@ -10,8 +10,9 @@ not depend on which one ran it.
   list of items and returns a list of results; Ray runs it as Ray Data ``map_batches`` tasks.
 - ``map(fn, items, shared)``: one task per item (index shards, groups of graph components); ``shared`` is
   a large read-only argument every task gets (Ray puts it in the object store once).
-- ``encode(texts)``: the embedding model over texts; Ray runs it on a pool of actors that each load the
-  model once (``map_batches`` on an actor pool).
+- ``encode(texts, make_encoder)``: the embedding model over texts. The stage hands over a picklable factory,
+  ``make_encoder(threads)``, not a loaded model: the local executor calls it here, Ray ships it to a pool of
+  actors that each load the model once (``map_batches`` on an actor pool).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ R = TypeVar("R")
 
 
 MapData = Callable[[Callable[[list[Any]], list[Any]], Sequence[Any]], list[Any]]
+# ``make_encoder(threads)``: the model loaded where it is called, with that many threads; picklable.
+EncoderFactory = Callable[[int], Encoder]
+# An executor's ``encode``: vectors and token counts of texts, by the model a factory loads.
+Encode = Callable[[Sequence[str], EncoderFactory], tuple[np.ndarray, np.ndarray]]
 
 
 def in_process(fn: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
@@ -47,8 +52,8 @@ class Executor(Protocol):
         """``[fn(item, shared) for item in items]``, possibly in parallel."""
         ...
 
-    def encode(self, texts: Sequence[str], encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors and token counts of ``texts`` by the model ``encoder`` was loaded from."""
+    def encode(self, texts: Sequence[str], make_encoder: EncoderFactory) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors and token counts of ``texts`` by the model ``make_encoder`` loads."""
         ...
 
     def resources(self) -> dict[str, Any]:

@@ -24,13 +24,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from embeddings.cache import EmbeddingCache, embed_texts
-from embeddings.encoder import Encoder, SentenceTransformerEncoder
-from embeddings.index import build_index, index_kind, on_grid, save_index, search, set_threads
+from embeddings.encoder import Encoder
+from embeddings.index import build_index, index_kind, save_index, search, set_threads
 from embeddings.models import resolve_adapter
 from jobs import tables
 from jobs.clusters import Cluster, Pairs, cluster_pairs, threshold_pairs, verify_pairs, within_days
-from jobs.config import ConfigError, EmbedConfig, JobConfig
+from jobs.config import ConfigError, JobConfig
+from jobs.embed import Embedded, embed_paragraphs
 from jobs.executors import describe, make_executor
 from jobs.ingest import Article, IngestResult, read_articles
 from jobs.paragraphs import Paragraph, excluded_reason, split_articles
@@ -65,21 +65,6 @@ class RunResult:
     counts: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
-
-
-@dataclass
-class _Embedded:
-    """Vectors and token counts of the paragraphs that are clustered (``rows`` index into all paragraphs)."""
-
-    rows: np.ndarray
-    vectors: np.ndarray
-    n_tokens: np.ndarray
-    truncated: np.ndarray
-    n_unique: int = 0
-    n_cache_hits: int = 0
-    n_encoded: int = 0
-    model_identity: str | None = None
-    max_copies: int = 1  # most paragraphs sharing one text (and so one vector)
 
 
 class _Stopwatch:
@@ -177,7 +162,7 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
     set_threads(threads)
     watch = _Stopwatch()
     log.info("run %s for %s: input %s -> output %s", run_id, run_date, config.input.path, config.output.path)
-    executor = make_executor(config.executor, config.ray, config.embed, threads)
+    executor = make_executor(config.executor, config.ray, threads)
     try:
         return _run(config, encoder, executor, run_id, run_date, started, threads, watch)
     finally:
@@ -217,7 +202,16 @@ def _run(
         )
 
     with watch.stage("embed") as info:
-        embedded = _embed(paragraphs, excluded, config, encoder, executor, threads)
+        embedded = embed_paragraphs(
+            paragraphs,
+            excluded,
+            config.embed,
+            executor.encode,
+            max_chars=config.paragraphs.max_chars,
+            cache_folder=_cache_folder(config),
+            threads=threads,
+            encoder=encoder,
+        )
         info.update(distinct=embedded.n_unique, from_cache=embedded.n_cache_hits, encoded=embedded.n_encoded)
 
     with watch.stage("index") as info:
@@ -351,63 +345,6 @@ def _cache_folder(config: JobConfig) -> Path:
     return config.embed.cache_path or config.output.path / "_cache" / "embeddings"
 
 
-def load_encoder(embed: EmbedConfig, threads: int) -> Encoder:
-    """The encoder ``embed`` configures (an onnxruntime backend exports the model on first use)."""
-    common = {
-        "adapter": embed.adapter,
-        "batch_size": embed.batch_size,
-        "max_seq_length": embed.max_seq_length,
-        "threads": threads,
-        "progress": embed.progress,
-    }
-    if embed.backend == "torch":
-        return SentenceTransformerEncoder(embed.model, **common)
-    from embeddings.onnx import OnnxEncoder  # onnxruntime: imported only when configured
-
-    return OnnxEncoder(
-        embed.model, quantize=embed.backend == "onnx-int8", export_dir=embed.export_path, **common
-    )
-
-
-def _embed(
-    paragraphs: Sequence[Paragraph],
-    excluded: Sequence[str | None],
-    config: JobConfig,
-    encoder: Encoder | None,
-    executor: Executor,
-    threads: int,
-) -> _Embedded:
-    rows = np.array([i for i, reason in enumerate(excluded) if reason is None], dtype=np.int64)
-    if rows.size == 0:  # nothing to cluster: do not even load the model
-        return _Embedded(rows, np.zeros((0, 1), np.float32), np.zeros(0, np.int32), np.zeros(0, bool))
-    e = config.embed
-    if encoder is None:
-        encoder = load_encoder(e, threads)
-    max_chars = config.paragraphs.max_chars
-    texts = [paragraphs[i].norm_text[:max_chars] for i in rows]
-    cut = np.array([len(paragraphs[i].norm_text) > max_chars for i in rows], dtype=bool)
-    cache = EmbeddingCache(_cache_folder(config), encoder.identity, encoder.dim) if e.cache else None
-    try:
-        result = embed_texts(texts, encoder, cache, executor.encode)
-    finally:
-        if cache is not None:
-            cache.close()
-    n_tokens = result.n_tokens()
-    truncated = cut | (n_tokens > encoder.max_seq_length)
-    return _Embedded(
-        rows,
-        # Exact dot products: the same neighbours and similarities on every executor (on_grid says why).
-        on_grid(result.vectors()),
-        n_tokens,
-        truncated,
-        result.n_unique,
-        result.n_cache_hits,
-        result.n_encoded,
-        encoder.identity,
-        int(np.bincount(result.inverse).max()),
-    )
-
-
 def cluster_id(member_ids: Sequence[str]) -> str:
     """Content-addressed id: the same members give the same id on every run."""
     return hashlib.blake2b("\n".join(sorted(member_ids)).encode(), digest_size=8).hexdigest()
@@ -418,7 +355,7 @@ def _build_tables(
     ingested: IngestResult,
     paragraphs: Sequence[Paragraph],
     excluded: Sequence[str | None],
-    embedded: _Embedded,
+    embedded: Embedded,
     pairs: Pairs,
     clusters: Sequence[Cluster],
 ) -> dict[str, pa.Table]:
@@ -594,7 +531,7 @@ def _stage_index(staged: tables.StagedRun, index: object, ids: list[str]) -> Non
 def _counts(
     ingested: IngestResult,
     paragraphs: Sequence[Paragraph],
-    embedded: _Embedded,
+    embedded: Embedded,
     built: dict[str, pa.Table],
     *,
     n_apart: int,
@@ -636,7 +573,7 @@ def _runs_table(
     finished: dt.datetime,
     status: str,
     config: JobConfig,
-    embedded: _Embedded,
+    embedded: Embedded,
     kind: str,
     threads: int,
     executor: Executor,

@@ -13,7 +13,8 @@ import pytest
 from embeddings.encoder import Encoder
 from jobs import tables
 from jobs.config import load_config
-from jobs.pipeline import RunResult, load_encoder, run_job
+from jobs.embed import load_encoder
+from jobs.pipeline import RunResult, run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"

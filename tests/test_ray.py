@@ -102,7 +102,7 @@ def _crash_first_attempt(marker: str, shared: int) -> int:
 
 def test_a_task_whose_worker_dies_is_retried(local_ray, tmp_path: Path) -> None:
     config = load_config(None)
-    executor = RayExecutor(config.ray, config.embed, threads=2)
+    executor = RayExecutor(config.ray, threads=2)
     markers = [str(tmp_path / f"task-{i}") for i in range(3)]
     assert executor.map(_crash_first_attempt, markers, shared=41) == [42, 42, 42]
     assert all(Path(m).exists() for m in markers)
@@ -114,7 +114,7 @@ def _square_then_count(batch: list[int]) -> list[int]:
 
 def test_data_map_keeps_input_order(local_ray) -> None:
     config = load_config(None)
-    executor = RayExecutor(config.ray, config.embed, threads=2)
+    executor = RayExecutor(config.ray, threads=2)
     items = list(range(1000))
     assert executor.map_data(_square_then_count, items) == [x * x for x in items]
     assert executor.map_data(_square_then_count, []) == []
@@ -165,7 +165,7 @@ def test_components_too_large_are_split_and_reported(local_ray, caplog: pytest.L
     keep = sims[a, b] >= 0.75
     pairs = Pairs(a[keep], b[keep], sims[a, b][keep].astype(np.float32))
     config = load_config(None)
-    executor = RayExecutor(config.ray, config.embed, threads=2)
+    executor = RayExecutor(config.ray, threads=2)
     kwargs = {"max_component_size": 20}
     local = cluster_pairs(pairs, vectors, 0.75, **kwargs)
     distributed = cluster_pairs(pairs, vectors, 0.75, **kwargs, map=executor.map, shards=2)

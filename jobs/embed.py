@@ -1,0 +1,118 @@
+"""The embed stage: vectors and token counts of the paragraphs to cluster, each distinct text embedded once
+and kept in the embedding cache; and the encoder factory executors load the model with."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from embeddings.cache import EmbeddingCache, embed_texts
+from embeddings.encoder import Encoder, SentenceTransformerEncoder
+from embeddings.index import on_grid
+from jobs.config import EmbedConfig
+from jobs.paragraphs import Paragraph
+from jobs.parallel import Encode
+
+
+def load_encoder(embed: EmbedConfig, threads: int) -> Encoder:
+    """The encoder ``embed`` configures (an onnxruntime backend exports the model on first use)."""
+    common = {
+        "adapter": embed.adapter,
+        "batch_size": embed.batch_size,
+        "max_seq_length": embed.max_seq_length,
+        "threads": threads,
+        "progress": embed.progress,
+    }
+    if embed.backend == "torch":
+        return SentenceTransformerEncoder(embed.model, **common)
+    from embeddings.onnx import OnnxEncoder  # onnxruntime: imported only when configured
+
+    return OnnxEncoder(
+        embed.model, quantize=embed.backend == "onnx-int8", export_dir=embed.export_path, **common
+    )
+
+
+class ConfiguredEncoder:
+    """The encoder ``embed`` configures, as the factory an executor loads it with: ``factory(threads)``.
+
+    In this process it loads the model once, with ``threads`` threads, or hands out ``loaded`` (the tests
+    pass one model to many runs). Pickled, it is the config alone: every worker an executor ships it to
+    loads its own model, without a progress bar (it would only reach the worker's log).
+    """
+
+    def __init__(self, embed: EmbedConfig, loaded: Encoder | None = None) -> None:
+        self.embed = embed
+        self._loaded = loaded
+
+    def __call__(self, threads: int) -> Encoder:
+        if self._loaded is None:
+            self._loaded = load_encoder(self.embed, threads)
+        return self._loaded
+
+    def __reduce__(self) -> tuple[type[ConfiguredEncoder], tuple[EmbedConfig]]:
+        return ConfiguredEncoder, (self.embed.model_copy(update={"progress": False}),)
+
+
+@dataclass
+class Embedded:
+    """Vectors and token counts of the paragraphs that are clustered (``rows`` index into all paragraphs)."""
+
+    rows: np.ndarray
+    vectors: np.ndarray
+    n_tokens: np.ndarray
+    truncated: np.ndarray
+    n_unique: int = 0
+    n_cache_hits: int = 0
+    n_encoded: int = 0
+    model_identity: str | None = None
+    max_copies: int = 1  # most paragraphs sharing one text (and so one vector)
+
+
+def embed_paragraphs(
+    paragraphs: Sequence[Paragraph],
+    excluded: Sequence[str | None],
+    config: EmbedConfig,
+    encode: Encode,
+    *,
+    max_chars: int,
+    cache_folder: Path,
+    threads: int,
+    encoder: Encoder | None = None,
+) -> Embedded:
+    """Embed the paragraphs ``excluded`` gives no reason for, their text cut at ``max_chars``.
+
+    ``encode`` is an executor's: it loads the model where it embeds, with the factory it is handed.
+    ``encoder``, when given, is the model this process uses; workers elsewhere load the configured one.
+    ``cache_folder`` holds the embedding cache when ``config.cache`` is on.
+    """
+    rows = np.array([i for i, reason in enumerate(excluded) if reason is None], dtype=np.int64)
+    if rows.size == 0:  # nothing to cluster: do not even load the model
+        return Embedded(rows, np.zeros((0, 1), np.float32), np.zeros(0, np.int32), np.zeros(0, bool))
+    make_encoder = ConfiguredEncoder(config, loaded=encoder)
+    encoder = make_encoder(threads)
+    texts = [paragraphs[i].norm_text[:max_chars] for i in rows]
+    cut = np.array([len(paragraphs[i].norm_text) > max_chars for i in rows], dtype=bool)
+    cache = EmbeddingCache(cache_folder, encoder.identity, encoder.dim) if config.cache else None
+    try:
+        result = embed_texts(texts, encoder, cache, functools.partial(encode, make_encoder=make_encoder))
+    finally:
+        if cache is not None:
+            cache.close()
+    n_tokens = result.n_tokens()
+    truncated = cut | (n_tokens > encoder.max_seq_length)
+    return Embedded(
+        rows,
+        # Exact dot products: the same neighbours and similarities on every executor (on_grid says why).
+        on_grid(result.vectors()),
+        n_tokens,
+        truncated,
+        result.n_unique,
+        result.n_cache_hits,
+        result.n_encoded,
+        encoder.identity,
+        int(np.bincount(result.inverse).max()),
+    )
