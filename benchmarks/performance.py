@@ -40,7 +40,7 @@ from benchmarks.syndication import load_stories
 from jobs import tables
 from jobs.config import load_config
 from jobs.embed import load_encoder
-from jobs.pipeline import default_threads
+from jobs.sizing import default_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("ingest", "paragraphs", "embed", "index", "cluster", "write")

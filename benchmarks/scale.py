@@ -43,7 +43,7 @@ from benchmarks.quality import _commit
 from embeddings.index import Neighbours, build_index, index_kind, search, set_threads
 from jobs.clusters import cluster_pairs, threshold_pairs
 from jobs.config import JobConfig, load_config
-from jobs.pipeline import default_threads
+from jobs.sizing import default_threads
 from jobs.text import count_words
 
 ROOT = Path(__file__).resolve().parents[1]

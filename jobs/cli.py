@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         # Imported here so that `--help` and config errors answer without loading torch.
         from embeddings.models import ModelError
         from jobs.embed import load_encoder
-        from jobs.pipeline import default_threads, run_job
+        from jobs.pipeline import run_job
+        from jobs.sizing import default_threads
 
         try:
             if args.command == "export-model":
