@@ -20,7 +20,7 @@ from scipy.sparse.csgraph import connected_components
 
 from benchmarks.corpora import word_ngrams
 from embeddings.index import build_index, search
-from jobs.clusters import Pairs, threshold_pairs, within_days
+from jobs.pairs import Pairs, threshold_pairs, within_days
 
 
 def components(

@@ -41,8 +41,9 @@ from scipy.sparse.csgraph import connected_components
 from benchmarks.corpora import DATA
 from benchmarks.quality import _commit
 from embeddings.index import Neighbours, build_index, index_kind, search, set_threads
-from jobs.clusters import cluster_pairs, threshold_pairs
+from jobs.clusters import cluster_pairs
 from jobs.config import JobConfig, load_config
+from jobs.pairs import threshold_pairs
 from jobs.sizing import default_threads
 from jobs.text import count_words
 

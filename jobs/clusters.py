@@ -1,5 +1,5 @@
-"""Group near-duplicate paragraphs: threshold the kNN graph, run HDBSCAN per connected component, then make
-every cluster tight around its representative.
+"""Group near-duplicate paragraphs: HDBSCAN per connected component of the graph of pairs (jobs/pairs.py),
+then every cluster made tight around its representative.
 
 Why this shape (measured before the project started: docs/measurements-before.md):
 - HDBSCAN runs on the sparse graph of neighbour pairs at or above the threshold, so cost stays near-linear
@@ -31,7 +31,7 @@ import functools
 import heapq
 import logging
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import hdbscan
@@ -39,97 +39,12 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from embeddings.index import Map, Neighbours
-from jobs.text import count_words, split_sentences
+from embeddings.index import Map
+from jobs.pairs import Pairs
 
 log = logging.getLogger(__name__)
 
-_MIN_SENTENCE_WORDS = 4  # shorter pieces ("He said.") carry no fact of their own to match
 _TIE = 1e-5  # centralities closer than this are equal: float32 noise must not pick a representative
-
-
-@dataclass(frozen=True)
-class Pairs:
-    """Undirected neighbour pairs ``a < b`` with cosine similarity at or above the threshold, and the pair
-    verifier's probability that they report the same thing (NaN: not judged; None: no verifier ran)."""
-
-    a: np.ndarray  # int64
-    b: np.ndarray  # int64
-    similarity: np.ndarray  # float32
-    probability: np.ndarray | None = None  # float32
-
-    def __len__(self) -> int:
-        return int(self.a.shape[0])
-
-    def subset(self, keep: np.ndarray) -> Pairs:
-        """The pairs where the boolean mask ``keep`` is true."""
-        probability = None if self.probability is None else self.probability[keep]
-        return Pairs(self.a[keep], self.b[keep], self.similarity[keep], probability)
-
-    def accepted(self, min_probability: float) -> Pairs:
-        """The pairs the verifier accepted or did not judge (all of them when no verifier ran)."""
-        if self.probability is None:
-            return self
-        return self.subset(~(self.probability < min_probability))  # NaN compares False: unjudged pairs stay
-
-
-def within_days(pairs: Pairs, published: np.ndarray, max_days: float) -> Pairs:
-    """The pairs whose articles were published at most ``max_days`` apart.
-
-    ``published`` holds each clustered paragraph's publication time in seconds since the epoch, NaN when its
-    article has none: an undated paragraph pairs with any other.
-    """
-    apart = np.abs(published[pairs.a] - published[pairs.b])
-    return pairs.subset(~(apart > max_days * 86_400))  # NaN compares False: undated pairs stay
-
-
-def verify_pairs(
-    pairs: Pairs,
-    texts: Sequence[str],
-    probabilities: Callable[[list[str], list[str]], np.ndarray],
-    *,
-    below: float,
-    min_probability: float,
-    max_sentence_pairs: int,
-) -> Pairs:
-    """``pairs`` with the verifier's probability for each pair under cosine ``below`` (copies are not judged).
-
-    Two paragraphs share reporting when a sentence of one and a sentence of the other report the same thing:
-    the verifier judges single sentences (what it was trained on), and a paragraph that adds facts around a
-    shared one is still a match. Sentence pairs are tried in order of word overlap, in rounds over all
-    pairs so every round is one batch of work; a pair stops at its first sentence pair judged at or above
-    ``min_probability``, or after ``max_sentence_pairs``. Its probability is the best one found.
-    ``probabilities`` scores lists of texts pairwise (embeddings.verifier.PairVerifier.probabilities).
-    """
-    probability = np.full(len(pairs), np.nan, dtype=np.float32)
-    judge = np.flatnonzero(pairs.similarity < below)
-    sentences: dict[int, list[tuple[str, frozenset[str]]]] = {}
-    for i in np.unique(np.concatenate([pairs.a[judge], pairs.b[judge]])):
-        parts = [s for s in split_sentences(texts[i]) if count_words(s) >= _MIN_SENTENCE_WORDS]
-        sentences[int(i)] = [(s, frozenset(s.lower().split())) for s in parts or [texts[i]]]
-    queues = []
-    for a, b in zip(pairs.a[judge], pairs.b[judge], strict=True):
-        ranked = sorted(  # stable: ties keep sentence order
-            (
-                (len(wx & wy) / len(wx | wy), x, y)
-                for x, wx in sentences[int(a)]
-                for y, wy in sentences[int(b)]
-            ),
-            key=lambda t: -t[0],
-        )
-        queues.append([(x, y) for _, x, y in ranked[:max_sentence_pairs]])
-    best = np.zeros(judge.shape[0], dtype=np.float32)
-    known: dict[tuple[str, str], float] = {}  # copies of a sentence pair are judged once
-    for step in range(max_sentence_pairs):
-        todo = [k for k, queue in enumerate(queues) if step < len(queue) and best[k] < min_probability]
-        if not todo:
-            break
-        new = list(dict.fromkeys(queues[k][step] for k in todo if queues[k][step] not in known))
-        known.update(zip(new, probabilities([x for x, _ in new], [y for _, y in new]).tolist(), strict=True))
-        for k in todo:
-            best[k] = max(best[k], known[queues[k][step]])
-    probability[judge] = best
-    return Pairs(pairs.a, pairs.b, pairs.similarity, probability)
 
 
 @dataclass(frozen=True)
@@ -139,23 +54,6 @@ class Cluster:
     members: np.ndarray
     representative: int
     similarity: np.ndarray
-
-
-def threshold_pairs(neighbours: Neighbours, threshold: float) -> Pairs:
-    """Neighbour pairs at or above ``threshold``, each once with ``a < b`` (a pair found both ways is kept once)."""
-    n, k = neighbours.ids.shape
-    rows = np.repeat(np.arange(n, dtype=np.int64), k)
-    cols = neighbours.ids.ravel()
-    sims = neighbours.similarities.ravel()
-    keep = (cols >= 0) & (sims >= threshold) & (cols != rows)
-    a = np.minimum(rows[keep], cols[keep])
-    b = np.maximum(rows[keep], cols[keep])
-    sims = sims[keep]
-    order = np.lexsort((-sims, b, a))  # by (a, b), best similarity first within a duplicate pair
-    a, b, sims = a[order], b[order], sims[order]
-    first = np.ones(a.shape[0], dtype=bool)
-    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
-    return Pairs(a[first], b[first], np.minimum(sims[first], 1.0).astype(np.float32))
 
 
 def cluster_pairs(

@@ -27,11 +27,12 @@ from embeddings.encoder import Encoder
 from embeddings.index import build_index, index_kind, save_index, search, set_threads
 from embeddings.models import resolve_adapter
 from jobs import tables
-from jobs.clusters import Cluster, Pairs, cluster_pairs, threshold_pairs, verify_pairs, within_days
+from jobs.clusters import Cluster, cluster_pairs
 from jobs.config import ConfigError, JobConfig
 from jobs.embed import Embedded, embed_paragraphs
 from jobs.executors import describe, make_executor
 from jobs.ingest import Article, IngestResult, read_articles
+from jobs.pairs import Pairs, judge_pairs, threshold_pairs, within_days
 from jobs.paragraphs import Paragraph, excluded_reason, split_articles
 from jobs.parallel import Executor
 from jobs.sizing import LARGE_RUN, default_threads, estimate
@@ -189,7 +190,10 @@ def _run(
     accepted = pairs
     if config.verify.model is not None:
         with watch.stage("verify") as info:
-            pairs = _verify(pairs, paragraphs, embedded.rows, config, threads)
+            texts = [paragraphs[i].norm_text[: config.paragraphs.max_chars] for i in embedded.rows]
+            pairs = judge_pairs(
+                pairs, texts, config.verify, copy_similarity=config.cluster.copy_similarity, threads=threads
+            )
             accepted = pairs.accepted(config.verify.min_probability)
             info.update(judged=int(np.count_nonzero(~np.isnan(pairs.probability))), accepted=len(accepted))
 
@@ -248,36 +252,6 @@ def _run(
         raise
     log.info("run %s %s: %s", run_id, status, ", ".join(f"{k}={v}" for k, v in counts.items()))
     return RunResult(run_id, run_date, config.output.path, status, counts, watch.seconds, files)
-
-
-def _verify(
-    pairs: Pairs, paragraphs: Sequence[Paragraph], rows: np.ndarray, config: JobConfig, threads: int
-) -> Pairs:
-    """Judge the pairs below copy_similarity with the pair verifier, on the texts the model embedded.
-
-    It runs here, in this process, on either executor: one model load, and the same probabilities.
-    """
-    from embeddings.verifier import PairVerifier  # torch: imported only when a verifier is configured
-
-    verifier: list[PairVerifier] = []
-
-    def score(a: list[str], b: list[str]) -> np.ndarray:
-        if not verifier:  # loaded on first use: a run with nothing to judge never loads the model
-            verifier.append(
-                PairVerifier(config.verify.model, threads=threads, batch_size=config.verify.batch_size)
-            )
-        return verifier[0].probabilities(a, b)
-
-    max_chars = config.paragraphs.max_chars
-    texts = [paragraphs[i].norm_text[:max_chars] for i in rows]
-    return verify_pairs(
-        pairs,
-        texts,
-        score,
-        below=config.cluster.copy_similarity,
-        min_probability=config.verify.min_probability,
-        max_sentence_pairs=config.verify.max_sentence_pairs,
-    )
 
 
 def _published_seconds(

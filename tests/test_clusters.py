@@ -3,14 +3,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from embeddings.index import Neighbours, build_index, search
-from jobs.clusters import (
-    Pairs,
-    attach_unclustered,
-    cluster_pairs,
-    split_to_representative,
-    threshold_pairs,
-    within_days,
-)
+from jobs.clusters import attach_unclustered, cluster_pairs, split_to_representative
+from jobs.pairs import Pairs, threshold_pairs, within_days
 
 
 def unit(rows: list[list[float]]) -> np.ndarray:

@@ -145,7 +145,8 @@ def test_an_input_error_in_a_ray_task_reaches_the_user_as_itself(local_ray, enco
 
 def test_components_too_large_are_split_and_reported(local_ray, caplog: pytest.LogCaptureFixture) -> None:
     """A component larger than max_component_size is split, and reported, on both executors alike."""
-    from jobs.clusters import Pairs, cluster_pairs
+    from jobs.clusters import cluster_pairs
+    from jobs.pairs import Pairs
 
     rng = np.random.default_rng(0)
 

@@ -11,7 +11,7 @@ from transformers import AutoModel, AutoTokenizer
 from embeddings.finetune import VerifierParams, save_adapter, train_verifier
 from embeddings.models import ModelError, resolve_adapter, resolve_model_path
 from embeddings.verifier import PairVerifier
-from jobs.clusters import Pairs, verify_pairs
+from jobs.pairs import Pairs, verify_pairs
 from tests.conftest import DIFFERENT, SAME, paragraph, read, run_on
 
 SHIPPED = "all-MiniLM-L6-v2-verifier"
