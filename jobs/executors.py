@@ -4,7 +4,6 @@ it (jobs/parallel.py says how) and returning their results in input order.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -202,8 +201,3 @@ def make_executor(name: str, ray: RayConfig, threads: int) -> Executor:
     if name == "ray":
         return RayExecutor(ray, threads)
     return LocalExecutor(threads)
-
-
-def describe(executor: Executor) -> str:
-    """The executor's resources as compact JSON, for the runs table."""
-    return json.dumps(executor.resources(), sort_keys=True, separators=(",", ":"))
