@@ -55,6 +55,10 @@ class Cluster:
     representative: int
     similarity: np.ndarray
 
+    def renumbered(self, ids: np.ndarray) -> Cluster:
+        """The same cluster with every index ``i`` as ``ids[i]`` (members stay sorted when ``ids`` ascend)."""
+        return Cluster(ids[self.members], int(ids[self.representative]), self.similarity)
+
 
 def cluster_pairs(
     pairs: Pairs,

@@ -14,6 +14,7 @@ from embeddings.cache import EmbeddingCache, embed_texts
 from embeddings.encoder import Encoder, SentenceTransformerEncoder
 from embeddings.index import on_grid
 from jobs.config import EmbedConfig
+from jobs.ingest import Article
 from jobs.paragraphs import Paragraph
 from jobs.parallel import Encode
 
@@ -57,11 +58,17 @@ class ConfiguredEncoder:
         return ConfiguredEncoder, (self.embed.model_copy(update={"progress": False}),)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Embedded:
-    """Vectors and token counts of the paragraphs that are clustered (``rows`` index into all paragraphs)."""
+    """The paragraphs that are clustered, one row each: row ``j`` of every array is paragraph ``rows[j]``.
 
-    rows: np.ndarray
+    Later stages read what they need of a paragraph here, by row (the text the verifier judges, the
+    publication time the date window compares), and turn rows into paragraph indices once, after clustering.
+    """
+
+    rows: np.ndarray  # index among all paragraphs, ascending
+    texts: list[str]  # the text the model read: the normalised paragraph, cut at paragraphs.max_chars
+    published: np.ndarray  # its article's publication time, seconds since the epoch; NaN when undated
     vectors: np.ndarray
     n_tokens: np.ndarray
     truncated: np.ndarray
@@ -73,6 +80,7 @@ class Embedded:
 
 
 def embed_paragraphs(
+    articles: Sequence[Article],
     paragraphs: Sequence[Paragraph],
     excluded: Sequence[str | None],
     config: EmbedConfig,
@@ -83,18 +91,22 @@ def embed_paragraphs(
     threads: int,
     encoder: Encoder | None = None,
 ) -> Embedded:
-    """Embed the paragraphs ``excluded`` gives no reason for, their text cut at ``max_chars``.
+    """Embed the paragraphs ``excluded`` gives no reason for, their text cut at ``max_chars``, and keep what
+    later stages need of them (``articles`` are the paragraphs' own: their publication times).
 
-    ``encode`` is an executor's: it loads the model where it embeds, with the factory it is handed.
-    ``encoder``, when given, is the model this process uses; workers elsewhere load the configured one.
-    ``cache_folder`` holds the embedding cache when ``config.cache`` is on.
+        ``encode`` is an executor's: it loads the model where it embeds, with the factory it is handed.
+        ``encoder``, when given, is the model this process uses; workers elsewhere load the configured one.
+        ``cache_folder`` holds the embedding cache when ``config.cache`` is on.
     """
     rows = np.array([i for i, reason in enumerate(excluded) if reason is None], dtype=np.int64)
+    texts = [paragraphs[i].norm_text[:max_chars] for i in rows]
+    dates = [articles[paragraphs[i].article_index].published_at for i in rows]
+    published = np.array([np.nan if t is None else t.timestamp() for t in dates], dtype=np.float64)
     if rows.size == 0:  # nothing to cluster: do not even load the model
-        return Embedded(rows, np.zeros((0, 1), np.float32), np.zeros(0, np.int32), np.zeros(0, bool))
+        empty = (np.zeros((0, 1), np.float32), np.zeros(0, np.int32), np.zeros(0, bool))
+        return Embedded(rows, texts, published, *empty)
     make_encoder = ConfiguredEncoder(config, loaded=encoder)
     encoder = make_encoder(threads)
-    texts = [paragraphs[i].norm_text[:max_chars] for i in rows]
     cut = np.array([len(paragraphs[i].norm_text) > max_chars for i in rows], dtype=bool)
     cache = EmbeddingCache(cache_folder, encoder.identity, encoder.dim) if config.cache else None
     try:
@@ -106,6 +118,8 @@ def embed_paragraphs(
     truncated = cut | (n_tokens > encoder.max_seq_length)
     return Embedded(
         rows,
+        texts,
+        published,
         # Exact dot products: the same neighbours and similarities on every executor (on_grid says why).
         on_grid(result.vectors()),
         n_tokens,

@@ -33,6 +33,10 @@ class Pairs:
         probability = None if self.probability is None else self.probability[keep]
         return Pairs(self.a[keep], self.b[keep], self.similarity[keep], probability)
 
+    def renumbered(self, ids: np.ndarray) -> Pairs:
+        """The same pairs with every index ``i`` as ``ids[i]`` (still ``a < b`` when ``ids`` ascend)."""
+        return Pairs(ids[self.a], ids[self.b], self.similarity, self.probability)
+
     def accepted(self, min_probability: float) -> Pairs:
         """The pairs the verifier accepted or did not judge (all of them when no verifier ran)."""
         if self.probability is None:

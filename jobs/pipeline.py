@@ -11,7 +11,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +28,9 @@ from jobs.clusters import cluster_pairs
 from jobs.config import ConfigError, JobConfig
 from jobs.embed import embed_paragraphs
 from jobs.executors import make_executor
-from jobs.ingest import Article, read_articles
+from jobs.ingest import read_articles
 from jobs.pairs import judge_pairs, threshold_pairs, within_days
-from jobs.paragraphs import Paragraph, excluded_reason, split_articles
+from jobs.paragraphs import excluded_reason, split_articles
 from jobs.parallel import Executor
 from jobs.rows import build_tables, run_counts, runs_table
 from jobs.sizing import LARGE_RUN, default_threads, estimate
@@ -135,6 +135,7 @@ def _run(
 
     with watch.stage("embed") as info:
         embedded = embed_paragraphs(
+            ingested.articles,
             paragraphs,
             excluded,
             config.embed,
@@ -166,16 +167,18 @@ def _run(
         pairs = threshold_pairs(neighbours, c.threshold)
         n_near = len(pairs)
         if c.max_days_apart is not None:
-            published = _published_seconds(ingested.articles, paragraphs, embedded.rows)
-            pairs = within_days(pairs, published, c.max_days_apart)
+            pairs = within_days(pairs, embedded.published, c.max_days_apart)
         info.update(vectors=index.ntotal, pairs=len(pairs), apart=n_near - len(pairs))
 
     accepted = pairs
     if config.verify.model is not None:
         with watch.stage("verify") as info:
-            texts = [paragraphs[i].norm_text[: config.paragraphs.max_chars] for i in embedded.rows]
             pairs = judge_pairs(
-                pairs, texts, config.verify, copy_similarity=config.cluster.copy_similarity, threads=threads
+                pairs,
+                embedded.texts,
+                config.verify,
+                copy_similarity=config.cluster.copy_similarity,
+                threads=threads,
             )
             accepted = pairs.accepted(config.verify.min_probability)
             info.update(judged=int(np.count_nonzero(~np.isnan(pairs.probability))), accepted=len(accepted))
@@ -194,6 +197,9 @@ def _run(
             shards=executor.parallelism,
         )
         info.update(clusters=len(clusters))
+    # Rows become paragraph indices here, once: the tables name every paragraph by its index among all.
+    clusters = [cluster.renumbered(embedded.rows) for cluster in clusters]
+    pairs = pairs.renumbered(embedded.rows)
 
     staged = tables.StagedRun(config.output.path, run_id, run_date)
     try:
@@ -235,14 +241,6 @@ def _run(
         raise
     log.info("run %s %s: %s", run_id, status, ", ".join(f"{k}={v}" for k, v in counts.items()))
     return RunResult(run_id, run_date, config.output.path, status, counts, watch.seconds, files)
-
-
-def _published_seconds(
-    articles: Sequence[Article], paragraphs: Sequence[Paragraph], rows: np.ndarray
-) -> np.ndarray:
-    """Each clustered paragraph's publication time in seconds since the epoch; NaN when its article has none."""
-    times = [articles[paragraphs[i].article_index].published_at for i in rows]
-    return np.array([np.nan if t is None else t.timestamp() for t in times], dtype=np.float64)
 
 
 def _cache_folder(config: JobConfig) -> Path:

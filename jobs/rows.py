@@ -52,41 +52,31 @@ def build_tables(
     pairs: Pairs,
     clusters: Sequence[Cluster],
 ) -> dict[str, pa.Table]:
-    """Every table but runs, from what the stages found."""
+    """Every table but runs, from what the stages found; ``pairs`` and ``clusters`` name paragraphs by their
+    index in ``paragraphs``."""
     articles = ingested.articles
     n = len(paragraphs)
     pid = [p.paragraph_id for p in paragraphs]
     outlet_of = [articles[p.article_index].outlet for p in paragraphs]
 
-    # Per-paragraph cluster membership (indices into all paragraphs).
+    # Per-paragraph cluster membership.
     member_cluster: list[str | None] = [None] * n
     member_sim = np.full(n, np.nan, dtype=np.float32)
     cluster_rows = []
     for cluster in clusters:
-        rows = embedded.rows[cluster.members]
-        cid = cluster_id([pid[r] for r in rows])
-        for r, sim in zip(rows, cluster.similarity, strict=True):
-            member_cluster[r] = cid
-            member_sim[r] = sim
-        cluster_rows.append(
-            _cluster_row(
-                cid,
-                rows,
-                int(embedded.rows[cluster.representative]),
-                cluster.similarity,
-                cluster.members == cluster.representative,
-                paragraphs,
-                articles,
-            )
-        )
+        cid = cluster_id([pid[i] for i in cluster.members])
+        for i, sim in zip(cluster.members, cluster.similarity, strict=True):
+            member_cluster[i] = cid
+            member_sim[i] = sim
+        cluster_rows.append(_cluster_row(cid, cluster, paragraphs, articles))
     cluster_rows.sort(key=lambda r: (-r["n_outlets"], -r["n_paragraphs"], r["cluster_id"]))
     cross = {r["cluster_id"] for r in cluster_rows if r["kind"] == CROSS_OUTLET}
 
     n_tokens: list[int | None] = [None] * n
     truncated: list[bool | None] = [None] * n
-    for j, r in enumerate(embedded.rows):
-        n_tokens[r] = int(embedded.n_tokens[j])
-        truncated[r] = bool(embedded.truncated[j])
+    for i, count, cut in zip(embedded.rows, embedded.n_tokens, embedded.truncated, strict=True):
+        n_tokens[i] = int(count)
+        truncated[i] = bool(cut)
 
     shared = np.zeros(len(articles), dtype=np.int32)
     for p, cid in zip(paragraphs, member_cluster, strict=True):
@@ -134,7 +124,7 @@ def build_tables(
             {name: [r[name] for r in cluster_rows] for name in tables.CLUSTERS.names if name != "run_id"}
             | {"run_id": [run_id] * len(cluster_rows)},
         ),
-        "pairs": _pairs_table(run_id, pairs, embedded.rows, pid, outlet_of, member_cluster),
+        "pairs": _pairs_table(run_id, pairs, pid, outlet_of, member_cluster),
         "rejects": tables.to_table(
             "rejects",
             {
@@ -149,17 +139,11 @@ def build_tables(
 
 
 def _cluster_row(
-    cid: str,
-    rows: np.ndarray,
-    representative: int,
-    similarity: np.ndarray,
-    is_representative: np.ndarray,
-    paragraphs: Sequence[Paragraph],
-    articles: Sequence[Article],
+    cid: str, cluster: Cluster, paragraphs: Sequence[Paragraph], articles: Sequence[Article]
 ) -> dict:
-    member_articles = sorted({paragraphs[r].article_index for r in rows})
+    member_articles = sorted({paragraphs[i].article_index for i in cluster.members})
     outlets = sorted({articles[a].outlet for a in member_articles})
-    others = similarity[~is_representative]
+    others = cluster.similarity[cluster.members != cluster.representative]
     dated = [
         (articles[a].published_at, articles[a].article_id, a)
         for a in member_articles
@@ -169,12 +153,12 @@ def _cluster_row(
     return {
         "cluster_id": cid,
         "kind": CROSS_OUTLET if len(outlets) >= 2 else SINGLE_OUTLET,
-        "n_paragraphs": len(rows),
+        "n_paragraphs": len(cluster.members),
         "n_articles": len(member_articles),
         "n_outlets": len(outlets),
         "outlets": outlets,
-        "representative_paragraph_id": paragraphs[representative].paragraph_id,
-        "representative_text": paragraphs[representative].text,
+        "representative_paragraph_id": paragraphs[cluster.representative].paragraph_id,
+        "representative_text": paragraphs[cluster.representative].text,
         "mean_similarity": float(others.mean()),
         "min_similarity": float(others.min()),
         "first_published_at": first[0] if first else None,
@@ -185,14 +169,13 @@ def _cluster_row(
 def _pairs_table(
     run_id: str,
     pairs: Pairs,
-    rows: np.ndarray,
     pid: Sequence[str],
     outlet_of: Sequence[str],
     member_cluster: Sequence[str | None],
 ) -> pa.Table:
     records = []
     probability = pairs.probability if pairs.probability is not None else np.full(len(pairs), np.nan)
-    for a, b, sim, p in zip(rows[pairs.a], rows[pairs.b], pairs.similarity, probability, strict=True):
+    for a, b, sim, p in zip(pairs.a, pairs.b, pairs.similarity, probability, strict=True):
         a, b = (a, b) if pid[a] < pid[b] else (b, a)
         same = member_cluster[a] if member_cluster[a] == member_cluster[b] else None
         verified = None if np.isnan(p) else float(p)
