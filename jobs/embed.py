@@ -14,9 +14,9 @@ from embeddings.cache import EmbeddingCache, embed_texts
 from embeddings.encoder import Encoder, SentenceTransformerEncoder
 from embeddings.index import on_grid
 from jobs.config import EmbedConfig
-from jobs.ingest import Article
 from jobs.paragraphs import Paragraph
 from jobs.parallel import Encode
+from jobs.records import Article
 
 
 def load_encoder(embed: EmbedConfig, threads: int) -> Encoder:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from embeddings.cache import text_key
 from jobs.config import ParagraphsConfig
-from jobs.ingest import Article
 from jobs.parallel import MapData, in_process
+from jobs.records import Article
 from jobs.text import count_words, normalize, split_text
 
 # Why a paragraph is not clustered (None: it is).

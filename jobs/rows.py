@@ -17,10 +17,10 @@ from jobs import tables
 from jobs.clusters import Cluster
 from jobs.config import JobConfig
 from jobs.embed import Embedded
-from jobs.ingest import Article, IngestResult
 from jobs.pairs import Pairs
 from jobs.paragraphs import Paragraph
 from jobs.parallel import Executor
+from jobs.records import Article, IngestResult
 
 CROSS_OUTLET = "cross_outlet"
 SINGLE_OUTLET = "single_outlet"

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.config import ColumnsConfig, InputConfig
-from jobs.ingest import Article, IngestResult, InputError, Reject, read_articles
+from jobs.ingest import read_articles
+from jobs.records import Article, IngestResult, InputError, Reject
 from tests.conftest import write
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"

@@ -14,8 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.config import InputConfig, JobConfig, load_config
-from jobs.ingest import IngestResult, InputError, read_articles
+from jobs.ingest import read_articles
 from jobs.pipeline import RunResult
+from jobs.records import IngestResult, InputError
 from tests.conftest import SEEDS, rows, run_on, write
 
 

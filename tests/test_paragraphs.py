@@ -1,7 +1,6 @@
 import datetime as dt
 
 from jobs.config import ParagraphsConfig
-from jobs.ingest import Article
 from jobs.paragraphs import (
     BOILERPLATE_PATTERN,
     BOILERPLATE_REPEATED,
@@ -10,6 +9,7 @@ from jobs.paragraphs import (
     excluded_reason,
     split_articles,
 )
+from jobs.records import Article
 from jobs.text import count_words, normalize, split_text
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from benchmarks import seeds
 from jobs import tables
-from jobs.ingest import InputError
 from jobs.pipeline import RunResult
+from jobs.records import InputError
 from jobs.sizing import default_threads, estimate
 from tests.conftest import SEEDS, read, rows, run_on
 

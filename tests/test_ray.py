@@ -21,7 +21,7 @@ from benchmarks import syndication
 from benchmarks.corpora import DATA, write_jsonl
 from jobs.config import load_config
 from jobs.executors import RayExecutor
-from jobs.ingest import InputError
+from jobs.records import InputError
 from tests.conftest import DEFAULT_CONFIG, ROOT, SEEDS, read, rows, run_on
 
 TABLES = ("articles", "paragraphs", "clusters", "pairs", "rejects")
