@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -33,7 +34,50 @@ class Encoder(Protocol):
         ...
 
 
-class SentenceTransformerEncoder:
+class BatchedEncoder(ABC):
+    """What both backends share: the model's name, identity and sizes, and encoding in batches of texts with
+    the same token count, shortest first, with a progress bar.
+
+    Padding changes a vector in its last bits, so unpadded batches keep a vector independent of longer
+    batch-mates, and spend no compute on padding. A backend says how many tokens each text has and how to
+    encode a batch (``_batches``).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        identity: str,
+        dim: int,
+        max_seq_length: int,
+        batch_size: int,
+        progress: bool,
+        source: str,
+    ) -> None:
+        self.name = model
+        self.identity = identity
+        self.dim = dim
+        self.max_seq_length = max_seq_length
+        self.batch_size = batch_size
+        self.progress = progress
+        log.info("model %s %s (dim %d, max_seq_length %d)", model, source, dim, max_seq_length)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dim) float32, unit length."""
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        lengths, encode_batch = self._batches(texts)
+        with tqdm(total=len(texts), desc="embed", unit="text", disable=not self.progress) as bar:
+            for batch in same_length_batches(lengths, self.batch_size):
+                vectors[batch] = encode_batch(batch)
+                bar.update(len(batch))
+        return vectors
+
+    @abstractmethod
+    def _batches(self, texts: Sequence[str]) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+        """Each text's token count, and the unit vectors of the texts at some indices (all of one count)."""
+
+
+class SentenceTransformerEncoder(BatchedEncoder):
     """sentence-transformers on PyTorch, loaded from a local folder.
 
     Args:
@@ -72,36 +116,32 @@ class SentenceTransformerEncoder:
             from embeddings.finetune import apply_adapter  # torch: imported only with a model to load
 
             apply_adapter(self._model, adapter_file)
-        self.name = model
-        self.max_seq_length = int(self._model.max_seq_length)
-        self.dim = int(self._model.get_embedding_dimension())
-        self.identity = model_identity(folder, self.max_seq_length)
+        identity = model_identity(folder, int(self._model.max_seq_length))
         if adapter_file is not None:
-            self.identity += f"+adapter-{adapter_digest(adapter_file)}"
-        self.batch_size = batch_size
-        self.progress = progress
-        log.info("model %s from %s (dim %d, max_seq_length %d)", model, folder, self.dim, self.max_seq_length)
+            identity += f"+adapter-{adapter_digest(adapter_file)}"
+        super().__init__(
+            model,
+            identity=identity,
+            dim=int(self._model.get_embedding_dimension()),
+            max_seq_length=int(self._model.max_seq_length),
+            batch_size=batch_size,
+            progress=progress,
+            source=f"from {folder}",
+        )
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Encode in batches of texts with the same token count.
+    def _batches(self, texts: Sequence[str]) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+        # The BLAS can still take another code path for another batch size, which moves some short texts'
+        # vectors in the last bits.
+        def encode_batch(batch: np.ndarray) -> np.ndarray:
+            return self._model.encode(
+                [texts[i] for i in batch],
+                batch_size=len(batch),
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
 
-        Padding changes a vector in its last bits, so unpadded batches keep a vector independent of
-        longer batch-mates, and spend no compute on padding. (The BLAS can still take another code path
-        for another batch size, which moves some short texts' vectors in the last bits.)
-        """
-        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-        lengths = np.minimum(self.count_tokens(texts), self.max_seq_length)
-        with tqdm(total=len(texts), desc="embed", unit="text", disable=not self.progress) as bar:
-            for batch in same_length_batches(lengths, self.batch_size):
-                vectors[batch] = self._model.encode(
-                    [texts[i] for i in batch],
-                    batch_size=len(batch),
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                )
-                bar.update(len(batch))
-        return vectors
+        return np.minimum(self.count_tokens(texts), self.max_seq_length), encode_batch
 
     @property
     def model(self) -> object:
@@ -109,6 +149,7 @@ class SentenceTransformerEncoder:
         return self._model
 
     def count_tokens(self, texts: Sequence[str]) -> np.ndarray:
+        """Tokens per text including special tokens, capped at ``max_seq_length + 1``."""
         if not texts:
             return np.zeros(0, dtype=np.int32)
         # Truncating at max + 1 keeps the count cheap and still tells which texts the model truncates.

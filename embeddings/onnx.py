@@ -14,15 +14,14 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
-from tqdm.auto import tqdm
 
-from embeddings.encoder import check_max_seq_length, same_length_batches
+from embeddings.encoder import BatchedEncoder, check_max_seq_length
 from embeddings.models import ModelError, adapter_digest, model_identity, resolve_adapter, resolve_model_path
 
 log = logging.getLogger(__name__)
@@ -165,7 +164,7 @@ def _export(model: str, folder: Path, adapter_file: Path | None, out: Path, quan
     (out / META_FILE).write_text(json.dumps(meta, indent=1))
 
 
-class OnnxEncoder:
+class OnnxEncoder(BatchedEncoder):
     """The model's ONNX export on onnxruntime (CPU), with the tokenizer from the ``tokenizers`` library.
 
     fp32 vectors match the torch backend's up to float rounding, int8 ones closely; each backend and
@@ -196,17 +195,12 @@ class OnnxEncoder:
         meta = json.loads((export / META_FILE).read_text())
         if max_seq_length is not None:
             check_max_seq_length(model, max_seq_length, meta["config"])
-        self.name = model
-        self.max_seq_length = int(meta["max_seq_length"] if max_seq_length is None else max_seq_length)
-        self.dim = int(meta["dim"])
-        self.identity = f"{export.name}+max_seq_length-{self.max_seq_length}"
-        self.batch_size = batch_size
-        self.progress = progress
+        max_seq_length = int(meta["max_seq_length"] if max_seq_length is None else max_seq_length)
         self._inputs: list[str] = meta["inputs"]
         self._tokenizer = Tokenizer.from_file(str(export / TOKENIZER_FILE))
         # The shipped tokenizer.json truncates at 128 and pads every text to 128 tokens: truncate where
         # the model does, and never pad, because batches hold texts of one length.
-        self._tokenizer.enable_truncation(self.max_seq_length)
+        self._tokenizer.enable_truncation(max_seq_length)
         self._tokenizer.no_padding()
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default
@@ -216,30 +210,35 @@ class OnnxEncoder:
         self._session = ort.InferenceSession(
             str(export / MODEL_FILE), options, providers=["CPUExecutionProvider"]
         )
-        log.info("model %s as %s (dim %d, max_seq_length %d)", model, export, self.dim, self.max_seq_length)
+        super().__init__(
+            model,
+            identity=f"{export.name}+max_seq_length-{max_seq_length}",
+            dim=int(meta["dim"]),
+            max_seq_length=max_seq_length,
+            batch_size=batch_size,
+            progress=progress,
+            source=f"as {export}",
+        )
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Encode in batches of texts with the same token count, unpadded, as the torch backend does."""
-        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+    def _batches(self, texts: Sequence[str]) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
         encodings = self._tokenizer.encode_batch(list(texts))
+
+        def encode_batch(batch: np.ndarray) -> np.ndarray:
+            feeds = {
+                name: np.array([getattr(encodings[i], _INPUT_FIELDS[name]) for i in batch], dtype=np.int64)
+                for name in _INPUT_FIELDS
+            }
+            (tokens,) = self._session.run(None, {name: feeds[name] for name in self._inputs})
+            # Mean pooling over the attention mask, then L2 normalisation, as sentence-transformers does.
+            mask = feeds["attention_mask"][:, :, None].astype(np.float32)
+            pooled = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+            return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
-        with tqdm(total=len(texts), desc="embed", unit="text", disable=not self.progress) as bar:
-            for batch in same_length_batches(lengths, self.batch_size):
-                feeds = {
-                    name: np.array(
-                        [getattr(encodings[i], _INPUT_FIELDS[name]) for i in batch], dtype=np.int64
-                    )
-                    for name in _INPUT_FIELDS
-                }
-                (tokens,) = self._session.run(None, {name: feeds[name] for name in self._inputs})
-                # Mean pooling over the attention mask, then L2 normalisation, as sentence-transformers does.
-                mask = feeds["attention_mask"][:, :, None].astype(np.float32)
-                pooled = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-                vectors[batch] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-                bar.update(len(batch))
-        return vectors
+        return lengths, encode_batch
 
     def count_tokens(self, texts: Sequence[str]) -> np.ndarray:
+        """Tokens per text including special tokens; a truncated text counts ``max_seq_length + 1``."""
         # A truncated text has overflow: counting it as max + 1 matches the torch backend's count.
         encodings = self._tokenizer.encode_batch(list(texts))
         return np.fromiter(
