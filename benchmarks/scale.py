@@ -125,15 +125,7 @@ def measure(n: int, config: JobConfig, work: Path, recall: bool) -> dict:
     with _stage("pairs", stats):
         pairs = threshold_pairs(neighbours, c.threshold)
     with _stage("cluster", stats):
-        clusters = cluster_pairs(
-            pairs,
-            vectors,
-            c.threshold,
-            min_cluster_size=c.min_cluster_size,
-            min_samples=c.min_samples,
-            copy_similarity=c.copy_similarity,
-            attach_similarity=c.attach_similarity,
-        )
+        clusters = cluster_pairs(pairs, vectors, c)
     _, component = connected_components(
         sp.coo_matrix((np.ones(len(pairs)), (pairs.a, pairs.b)), shape=(n, n)), directed=False
     )

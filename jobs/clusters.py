@@ -40,6 +40,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from embeddings.index import Map
+from jobs.config import ClusterConfig
 from jobs.pairs import Pairs
 
 log = logging.getLogger(__name__)
@@ -61,27 +62,17 @@ class Cluster:
 
 
 def cluster_pairs(
-    pairs: Pairs,
-    vectors: np.ndarray,
-    threshold: float,
-    *,
-    min_cluster_size: int = 2,
-    min_samples: int = 1,
-    copy_similarity: float = 0.98,
-    attach_similarity: float | None = 0.80,
-    max_component_size: int = 50_000,
-    map: Map | None = None,
-    shards: int = 1,
+    pairs: Pairs, vectors: np.ndarray, config: ClusterConfig, map: Map | None = None, shards: int = 1
 ) -> list[Cluster]:
     """Clusters of near-duplicates among ``vectors`` (unit length), from the threshold graph ``pairs``.
 
-    Args:
+    What the keys of ``config`` (the cluster section) do here:
         threshold: the cosine every member must reach against its cluster's representative.
         min_cluster_size: HDBSCAN's smallest cluster; 2 lets a single copied paragraph form a cluster.
         min_samples: HDBSCAN's neighbourhood size for core distances; higher values judge a paragraph by its
             farther neighbours, so weakly linked ones become noise sooner.
         copy_similarity: pairs at or above this cosine count as copies: HDBSCAN never separates them by
-            their tiny differences. Must be above ``threshold``.
+            their tiny differences (the config keeps it above ``threshold``).
         attach_similarity: a paragraph HDBSCAN leaves unclustered joins the cluster of a paragraph it is
             linked to at this cosine or more (strongest links first, so chains attach too); such paragraphs
             linked only among themselves form a cluster. The split around the representative still applies.
@@ -90,29 +81,35 @@ def cluster_pairs(
             in the graph.
         max_component_size: a connected component with more paragraphs is logged and split by raising the
             threshold inside it in steps of 0.01 (up to ``copy_similarity``) until every part fits.
-        map, shards: an executor's task map and how many groups of components to give it; without them
-            the components are clustered here, one after another. The clusters are the same either way.
+
+    ``map`` and ``shards`` are an executor's task map and how many groups of components to give it; without
+    them the components are clustered here, one after another. The clusters are the same either way.
 
     HDBSCAN runs with excess-of-mass selection; leaf selection ignores ``allow_single_cluster`` and turned
     every two-member component into noise. Clusters come sorted by their smallest member, so the order is
     the same on every run.
     """
-    if not threshold < copy_similarity < 1:
-        raise ValueError(f"copy_similarity {copy_similarity} must lie between threshold {threshold} and 1")
-    n = vectors.shape[0]
     if len(pairs) == 0:
         return []
-    distance = np.maximum(1.0 - pairs.similarity.astype(np.float64), 1.0 - copy_similarity)
+    distance = np.maximum(1.0 - pairs.similarity.astype(np.float64), 1.0 - config.copy_similarity)
     works: list[Component] = []
-    for nodes, a, b, edges in _components(n, pairs.a, pairs.b, min_cluster_size):
+    for nodes, a, b, edges in _components(vectors.shape[0], pairs.a, pairs.b, config.min_cluster_size):
         work = Component(nodes, a, b, distance[edges], pairs.similarity[edges])
-        works.extend(_split_giant(work, threshold, copy_similarity, max_component_size, min_cluster_size))
+        works.extend(
+            _split_giant(
+                work,
+                config.threshold,
+                config.copy_similarity,
+                config.max_component_size,
+                config.min_cluster_size,
+            )
+        )
     cluster = functools.partial(
         _cluster_components,
-        threshold=threshold,
-        min_cluster_size=min_cluster_size,
-        min_samples=min_samples,
-        attach_similarity=attach_similarity,
+        threshold=config.threshold,
+        min_cluster_size=config.min_cluster_size,
+        min_samples=config.min_samples,
+        attach_similarity=config.attach_similarity,
     )
     if map is None or shards <= 1:
         found = cluster(works, vectors)

@@ -185,16 +185,7 @@ def _run(
 
     with watch.stage("cluster") as info:
         clusters = cluster_pairs(
-            accepted,
-            embedded.vectors,
-            c.threshold,
-            min_cluster_size=c.min_cluster_size,
-            min_samples=c.min_samples,
-            copy_similarity=c.copy_similarity,
-            attach_similarity=c.attach_similarity,
-            max_component_size=c.max_component_size,
-            map=executor.map,
-            shards=executor.parallelism,
+            accepted, embedded.vectors, config.cluster, executor.map, executor.parallelism
         )
         info.update(clusters=len(clusters))
     # Rows become paragraph indices here, once: the tables name every paragraph by its index among all.

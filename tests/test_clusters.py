@@ -4,6 +4,7 @@ import scipy.sparse as sp
 
 from embeddings.index import Neighbours, build_index, search
 from jobs.clusters import attach_unclustered, cluster_pairs, split_to_representative
+from jobs.config import ClusterConfig
 from jobs.pairs import Pairs, threshold_pairs, within_days
 
 
@@ -46,14 +47,14 @@ def test_pairs_published_too_far_apart_are_left_out_and_undated_ones_kept() -> N
 def test_exact_duplicates_stay_together() -> None:
     # Zero distances must not vanish from the sparse graph (they would split copies apart).
     vectors = unit([[1, 0, 0]] * 5 + [[0, 1, 0]] * 3 + [[0, 0, 1]])
-    clusters = cluster_pairs(pairs_of(vectors, 0.9), vectors, 0.9)
+    clusters = cluster_pairs(pairs_of(vectors, 0.9), vectors, ClusterConfig(threshold=0.9))
     assert [c.members.tolist() for c in clusters] == [[0, 1, 2, 3, 4], [5, 6, 7]]
     np.testing.assert_allclose(clusters[0].similarity, 1.0, atol=1e-6)
 
 
 def test_separate_components_give_separate_clusters_in_stable_order() -> None:
     vectors = unit([at_angle(1.0), [0, 0, 1], at_angle(0.95), [0.05, 0, 1], [0, 1, 0]])
-    clusters = cluster_pairs(pairs_of(vectors, 0.9), vectors, 0.9)
+    clusters = cluster_pairs(pairs_of(vectors, 0.9), vectors, ClusterConfig(threshold=0.9))
     assert [c.members.tolist() for c in clusters] == [[0, 2], [1, 3]]
 
 
@@ -62,7 +63,7 @@ def test_every_member_is_within_threshold_of_its_representative() -> None:
     angles = np.radians(np.arange(0, 100, 10))
     vectors = unit([[np.cos(a), np.sin(a), 0] for a in angles])
     threshold = float(np.cos(np.radians(25)))
-    clusters = cluster_pairs(pairs_of(vectors, threshold), vectors, threshold)
+    clusters = cluster_pairs(pairs_of(vectors, threshold), vectors, ClusterConfig(threshold=threshold))
     # The medoid (40 degrees) keeps 20..60; the rest regroups around 70 and around 0.
     assert [c.members.tolist() for c in clusters] == [[0, 1], [2, 3, 4, 5, 6], [7, 8, 9]]
     assert [c.representative for c in clusters] == [0, 4, 7]  # the pair ties: its earlier member
@@ -84,7 +85,7 @@ def test_a_group_of_near_copies_is_one_cluster() -> None:
     # these seven copies won and five were left unclustered.
     vectors = near_copies(7, 0.08)
     assert (vectors @ vectors.T).min() > 0.99
-    clusters = cluster_pairs(pairs_of(vectors, 0.75), vectors, 0.75)
+    clusters = cluster_pairs(pairs_of(vectors, 0.75), vectors, ClusterConfig(threshold=0.75))
     assert [c.members.tolist() for c in clusters] == [list(range(7))]
 
 
@@ -93,7 +94,7 @@ def test_min_samples_above_one_works_on_the_sparse_graph() -> None:
     vectors = np.vstack([near_copies(5, 0.05), near_copies(3, 0.05, seed=1)])
     pairs = pairs_of(vectors, 0.75)
     for min_samples in (1, 2, 3, 5):
-        clusters = cluster_pairs(pairs, vectors, 0.75, min_samples=min_samples)
+        clusters = cluster_pairs(pairs, vectors, ClusterConfig(threshold=0.75, min_samples=min_samples))
         assert [c.members.tolist() for c in clusters] == [[0, 1, 2, 3, 4], [5, 6, 7]], min_samples
 
 
@@ -109,16 +110,19 @@ def test_copies_looser_than_their_group_are_attached() -> None:
     # level and leaves the fifth unclustered; attaching (links >= 0.9) gives it back to its group.
     vectors = unit([at_angle(1.0)] * 4 + [at_angle(0.95), [0, 0, 1]])
     pairs = pairs_of(vectors, 0.75)
-    assert [c.members.tolist() for c in cluster_pairs(pairs, vectors, 0.75, attach_similarity=None)] == [
-        [0, 1, 2, 3]
-    ]
-    assert [c.members.tolist() for c in cluster_pairs(pairs, vectors, 0.75, attach_similarity=0.9)] == [
-        [0, 1, 2, 3, 4]
-    ]
+    assert [
+        c.members.tolist()
+        for c in cluster_pairs(pairs, vectors, ClusterConfig(threshold=0.75, attach_similarity=None))
+    ] == [[0, 1, 2, 3]]
+    assert [
+        c.members.tolist()
+        for c in cluster_pairs(pairs, vectors, ClusterConfig(threshold=0.75, attach_similarity=0.9))
+    ] == [[0, 1, 2, 3, 4]]
     # A looser link than attach_similarity stays out: HDBSCAN's judgement holds for topic-level links.
-    assert [c.members.tolist() for c in cluster_pairs(pairs, vectors, 0.75, attach_similarity=0.96)] == [
-        [0, 1, 2, 3]
-    ]
+    assert [
+        c.members.tolist()
+        for c in cluster_pairs(pairs, vectors, ClusterConfig(threshold=0.75, attach_similarity=0.96))
+    ] == [[0, 1, 2, 3]]
 
 
 def test_attach_follows_the_strongest_links_and_groups_the_rest() -> None:
@@ -179,7 +183,7 @@ def test_components_are_clustered_as_with_the_whole_graph() -> None:
         for group in np.unique(found[found >= 0]):
             expected += split_to_representative(nodes[found == group], vectors, 0.75, 2)
     expected.sort(key=lambda c: int(c.members[0]))
-    clusters = cluster_pairs(pairs, vectors, 0.75)
+    clusters = cluster_pairs(pairs, vectors, ClusterConfig(threshold=0.75))
     assert len({len(c.members) for c in clusters}) >= 5
     assert [(c.members.tolist(), c.representative) for c in clusters] == [
         (c.members.tolist(), c.representative) for c in expected

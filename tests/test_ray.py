@@ -19,7 +19,7 @@ import ray
 
 from benchmarks import syndication
 from benchmarks.corpora import DATA, write_jsonl
-from jobs.config import load_config
+from jobs.config import ClusterConfig, load_config
 from jobs.executors import RayExecutor
 from jobs.records import InputError
 from tests.conftest import DEFAULT_CONFIG, ROOT, SEEDS, read, rows, run_on
@@ -167,9 +167,9 @@ def test_components_too_large_are_split_and_reported(local_ray, caplog: pytest.L
     pairs = Pairs(a[keep], b[keep], sims[a, b][keep].astype(np.float32))
     config = load_config(None)
     executor = RayExecutor(config.ray, threads=2)
-    kwargs = {"max_component_size": 20}
-    local = cluster_pairs(pairs, vectors, 0.75, **kwargs)
-    distributed = cluster_pairs(pairs, vectors, 0.75, **kwargs, map=executor.map, shards=2)
+    settings = ClusterConfig(threshold=0.75, max_component_size=20)
+    local = cluster_pairs(pairs, vectors, settings)
+    distributed = cluster_pairs(pairs, vectors, settings, map=executor.map, shards=2)
     assert "a component of 48 paragraphs" in caplog.text
     assert [c.members.tolist() for c in local] == [c.members.tolist() for c in distributed]
     assert [c.members.tolist() for c in local] == [list(range(i, i + 16)) for i in (0, 16, 32)]
