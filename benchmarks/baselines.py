@@ -20,6 +20,8 @@ from scipy.sparse.csgraph import connected_components
 
 from benchmarks.corpora import word_ngrams
 from embeddings.index import build_index, search
+from jobs.config import IndexConfig
+from jobs.neighbours import index_options
 from jobs.pairs import Pairs, threshold_pairs, within_days
 
 
@@ -68,11 +70,11 @@ def cosine_labels(
     vectors: np.ndarray,
     *,
     threshold: float,
-    k: int = 10,
+    k: int,
     published: np.ndarray | None = None,
     max_days_apart: float | None = None,
 ) -> np.ndarray:
     """Component labels of unit vectors linked when one is among the other's ``k`` nearest at >= ``threshold``."""
-    neighbours = search(build_index(vectors, kind="flat"), vectors, k)
+    neighbours = search(build_index(vectors, **index_options(IndexConfig(kind="flat"))), vectors, k)
     pairs = threshold_pairs(neighbours, threshold)
     return components(vectors.shape[0], pairs, published, max_days_apart)

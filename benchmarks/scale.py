@@ -43,6 +43,7 @@ from benchmarks.quality import _commit
 from embeddings.index import Neighbours, build_index, index_kind, search, set_threads
 from jobs.clusters import cluster_pairs
 from jobs.config import JobConfig, load_config
+from jobs.neighbours import index_options
 from jobs.pairs import threshold_pairs
 from jobs.sizing import default_threads
 from jobs.text import count_words
@@ -119,7 +120,7 @@ def measure(n: int, config: JobConfig, work: Path, recall: bool) -> dict:
     stats: dict[str, dict[str, float]] = {}
     c = config.cluster
     with _stage("build", stats):
-        index = build_index(vectors, **config.index.model_dump(exclude={"k", "save"}))
+        index = build_index(vectors, **index_options(config.index))
     with _stage("search", stats):
         neighbours = search(index, vectors, config.index.k)
     with _stage("pairs", stats):
@@ -148,7 +149,8 @@ def measure(n: int, config: JobConfig, work: Path, recall: bool) -> dict:
 
 def _recall(neighbours: Neighbours, vectors: np.ndarray, config: JobConfig) -> dict[str, float]:
     """recall@k against exact search, and the share of the exact pairs at the threshold that were found."""
-    exact = search(build_index(vectors, "flat"), vectors, config.index.k)
+    flat = index_options(config.index.model_copy(update={"kind": "flat"}))
+    exact = search(build_index(vectors, **flat), vectors, config.index.k)
     found = (neighbours.ids[:, :, None] == exact.ids[:, None, :]).any(axis=1)
     n = vectors.shape[0]
     truth, got = (threshold_pairs(x, config.cluster.threshold) for x in (exact, neighbours))

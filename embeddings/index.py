@@ -58,21 +58,23 @@ def choose_kind(n: int, kind: IndexKind, exact_max: int, approximate: Literal["h
 
 def build_index(
     vectors: np.ndarray,
-    kind: IndexKind = "auto",
     *,
-    exact_max: int = 50_000,
-    approximate: Literal["hnsw", "ivf"] = "ivf",
-    hnsw_m: int = 32,
-    hnsw_ef_construction: int = 80,
-    hnsw_ef_search: int = 64,
-    ivf_nlist: int | None = None,
-    ivf_nprobe: int = 8,
-    seed: int = 1234,
+    kind: IndexKind,
+    exact_max: int,
+    approximate: Literal["hnsw", "ivf"],
+    hnsw_m: int,
+    hnsw_ef_construction: int,
+    hnsw_ef_search: int,
+    ivf_nlist: int | None,
+    ivf_nprobe: int,
+    seed: int,
     centroids_cache: Path | None = None,
     map: Map | None = None,
     shards: int = 1,
 ) -> faiss.Index:
     """An inner-product index holding ``vectors`` (float32, unit length) in row order.
+
+    The settings have no defaults here: the job's index config holds them (configs/default.yaml).
 
     Args:
         kind: ``flat`` (exact), ``hnsw``, ``ivf``, or ``auto``: flat up to ``exact_max`` vectors, else ``approximate``.

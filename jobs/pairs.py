@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embeddings.index import Neighbours
-from jobs.config import VerifyConfig
+from jobs.config import ClusterConfig, VerifyConfig
 from jobs.text import count_words, split_sentences
 
 _MIN_SENTENCE_WORDS = 4  # shorter pieces ("He said.") carry no fact of their own to match
@@ -69,6 +69,16 @@ def within_days(pairs: Pairs, published: np.ndarray, max_days: float) -> Pairs:
     """
     apart = np.abs(published[pairs.a] - published[pairs.b])
     return pairs.subset(~(apart > max_days * 86_400))  # NaN compares False: undated pairs stay
+
+
+def near_pairs(neighbours: Neighbours, published: np.ndarray, config: ClusterConfig) -> tuple[Pairs, int]:
+    """The neighbour pairs at or above ``config.threshold`` whose articles were published at most
+    ``config.max_days_apart`` apart (``published``: see within_days), and how many were left out for that."""
+    pairs = threshold_pairs(neighbours, config.threshold)
+    if config.max_days_apart is None:
+        return pairs, 0
+    near = within_days(pairs, published, config.max_days_apart)
+    return near, len(pairs) - len(near)
 
 
 def verify_pairs(

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from embeddings.encoder import Encoder
-from embeddings.index import build_index, index_kind, save_index, search, set_threads
+from embeddings.index import index_kind, save_index, set_threads
 from embeddings.models import resolve_adapter
 from jobs import tables
 from jobs.clusters import cluster_pairs
@@ -29,7 +29,8 @@ from jobs.config import ConfigError, JobConfig
 from jobs.embed import embed_paragraphs
 from jobs.executors import make_executor
 from jobs.ingest import read_articles
-from jobs.pairs import judge_pairs, threshold_pairs, within_days
+from jobs.neighbours import nearest_neighbours
+from jobs.pairs import judge_pairs, near_pairs
 from jobs.paragraphs import excluded_reason, split_articles
 from jobs.parallel import Executor
 from jobs.rows import build_tables, run_counts, runs_table
@@ -148,27 +149,16 @@ def _run(
         info.update(distinct=embedded.n_unique, from_cache=embedded.n_cache_hits, encoded=embedded.n_encoded)
 
     with watch.stage("index") as info:
-        index = build_index(
+        index, neighbours = nearest_neighbours(
             embedded.vectors,
-            **config.index.model_dump(exclude={"k", "save"}),
-            centroids_cache=_cache_folder(config) / "ivf-centroids" if config.embed.cache else None,
-            map=executor.map,
-            shards=executor.parallelism,
-        )
-        neighbours = search(
-            index,
-            embedded.vectors,
-            config.index.k,
+            config.index,
             executor.map,
             executor.parallelism,
             copies=embedded.max_copies,
+            centroids_cache=_cache_folder(config) / "ivf-centroids" if config.embed.cache else None,
         )
-        c = config.cluster
-        pairs = threshold_pairs(neighbours, c.threshold)
-        n_near = len(pairs)
-        if c.max_days_apart is not None:
-            pairs = within_days(pairs, embedded.published, c.max_days_apart)
-        info.update(vectors=index.ntotal, pairs=len(pairs), apart=n_near - len(pairs))
+        pairs, n_apart = near_pairs(neighbours, embedded.published, config.cluster)
+        info.update(vectors=index.ntotal, pairs=len(pairs), apart=n_apart)
 
     accepted = pairs
     if config.verify.model is not None:
@@ -206,7 +196,7 @@ def _run(
             paragraphs,
             embedded,
             built,
-            n_apart=n_near - len(pairs),
+            n_apart=n_apart,
             n_rejected=len(pairs) - len(accepted),
         )
         status = "succeeded" if ingested.articles else "empty"

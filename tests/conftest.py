@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -12,8 +13,9 @@ import pytest
 
 from embeddings.encoder import Encoder
 from jobs import tables
-from jobs.config import load_config
+from jobs.config import IndexConfig, load_config
 from jobs.embed import load_encoder
+from jobs.neighbours import index_options
 from jobs.pipeline import RunResult, run_job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,3 +112,8 @@ def paragraph(output: Path, article_prefix: str, needle: str) -> dict:
     ]
     assert len(matches) == 1, (article_prefix, needle, matches)
     return matches[0]
+
+
+def index_settings(**changes: Any) -> dict[str, Any]:
+    """``build_index``'s settings as the job's index config sets them (it holds every default), changed."""
+    return index_options(IndexConfig(**changes))

@@ -6,6 +6,7 @@ from embeddings.index import Neighbours, build_index, search
 from jobs.clusters import attach_unclustered, cluster_pairs, split_to_representative
 from jobs.config import ClusterConfig
 from jobs.pairs import Pairs, threshold_pairs, within_days
+from tests.conftest import index_settings
 
 
 def unit(rows: list[list[float]]) -> np.ndarray:
@@ -19,7 +20,7 @@ def at_angle(cos: float) -> list[float]:
 
 
 def pairs_of(vectors: np.ndarray, threshold: float, k: int = 10) -> Pairs:
-    return threshold_pairs(search(build_index(vectors, "flat"), vectors, k), threshold)
+    return threshold_pairs(search(build_index(vectors, **index_settings(kind="flat")), vectors, k), threshold)
 
 
 def test_threshold_pairs_keep_each_pair_once_at_or_above_threshold() -> None:
