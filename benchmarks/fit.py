@@ -43,6 +43,8 @@ from embeddings.finetune import (
 from embeddings.index import set_threads
 from embeddings.models import adapter_digest, resolve_model_path
 from embeddings.verifier import PairVerifier
+from jobs.config import EmbedConfig, VerifyConfig
+from jobs.embed import load_encoder
 from jobs.text import normalize, split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,6 +102,15 @@ def reuters_pairs(
     return pairs
 
 
+def torch_encoder(model: str, adapter: str | None, threads: int) -> SentenceTransformerEncoder:
+    """``model`` (with ``adapter``) on PyTorch, what adapters are trained on, loaded as the job loads it."""
+    encoder = load_encoder(
+        EmbedConfig(model=model, backend="torch", adapter=adapter, progress=False), threads
+    )
+    assert isinstance(encoder, SentenceTransformerEncoder)
+    return encoder
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.fit", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA, help="default: ../shared/data or $NEWSDEDUP_DATA")
@@ -149,9 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(fit) - len(extra)} pairs of MRPC train (85%, seed-0 split); {len(extra)} pairs from "
         f"{args.reuters} Reuters-21578 stories outside the syndication benchmark (seed 0)"
     )
-    encoder = SentenceTransformerEncoder(
-        args.model, threads=args.threads, progress=False, adapter=args.adapter
-    )
+    encoder = torch_encoder(args.model, args.adapter, args.threads)
     if args.verifier:
         out = args.out or ROOT / "embeddings" / "adapters" / f"{args.model}-verifier.safetensors"
         return fit_verifier(args.model, encoder, fit, dev, data, out, args.threads, train=not args.no_train)
@@ -161,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tensors = train_adapter(encoder.model, fit, params)
     print(f"trained on {len(fit)} pairs in {time.perf_counter() - start:.0f} s")
     save_adapter(tensors, args.out, params_metadata(params, base_model=args.model, data=data))
-    tuned = SentenceTransformerEncoder(args.model, adapter=args.out, threads=args.threads, progress=False)
+    tuned = torch_encoder(args.model, str(args.out), args.threads)
     y = np.array([p[2] for p in dev])
     for label, enc in (("base", encoder), ("adapted", tuned)):
         va, vb = enc.encode([p[0] for p in dev]), enc.encode([p[1] for p in dev])
@@ -194,7 +203,7 @@ def fit_verifier(
         )
         print(f"trained on {len(fit)} pairs in {time.perf_counter() - start:.0f} s")
         save_adapter(tensors, out, params_metadata(params, base_model=model, data=data))
-    verifier = PairVerifier(out, threads=threads)
+    verifier = PairVerifier(out, threads=threads, batch_size=VerifyConfig().batch_size)
     y = np.array([p[2] for p in dev])
     same = verifier.probabilities([p[0] for p in dev], [p[1] for p in dev]) >= 0.5
     cosine = (encoder.encode([p[0] for p in dev]) * encoder.encode([p[1] for p in dev])).sum(axis=1)

@@ -61,11 +61,13 @@ def real_vectors(work: Path) -> np.ndarray:
     path = work / f"reuters-{N_REAL}.npy"
     if not path.exists():
         from benchmarks.syndication import load_stories
-        from embeddings.encoder import SentenceTransformerEncoder
+        from jobs.config import EmbedConfig
+        from jobs.embed import load_encoder
 
         stories = load_stories(DATA / "reuters21578")
         texts = dict.fromkeys(p for s in stories for p in s.paragraphs if count_words(p) >= 8)
-        vectors = SentenceTransformerEncoder(threads=2).encode(list(texts)[:N_REAL])
+        encoder = load_encoder(EmbedConfig(backend="torch", progress=False), 2)
+        vectors = encoder.encode(list(texts)[:N_REAL])
         work.mkdir(parents=True, exist_ok=True)
         np.save(path, vectors)
     return np.load(path)

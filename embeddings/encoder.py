@@ -80,6 +80,8 @@ class BatchedEncoder(ABC):
 class SentenceTransformerEncoder(BatchedEncoder):
     """sentence-transformers on PyTorch, loaded from a local folder.
 
+    Every setting is required: the job's embed config holds their defaults (``jobs.embed.load_encoder``).
+
     Args:
         model: a packaged model name (``all-MiniLM-L6-v2``) or a local sentence-transformers folder.
         batch_size: texts per forward pass; 32 is as fast as 64 on two cores and uses less memory.
@@ -93,12 +95,13 @@ class SentenceTransformerEncoder(BatchedEncoder):
 
     def __init__(
         self,
-        model: str = "all-MiniLM-L6-v2",
-        batch_size: int = 32,
-        max_seq_length: int | None = None,
-        threads: int | None = None,
-        progress: bool = False,
-        adapter: str | Path | None = None,
+        model: str,
+        *,
+        batch_size: int,
+        max_seq_length: int | None,
+        threads: int | None,
+        progress: bool,
+        adapter: str | Path | None,
     ) -> None:
         folder = resolve_model_path(model)
         import torch

@@ -43,9 +43,7 @@ def default_export_dir() -> Path:
     return base / "newsdedup" / "onnx"
 
 
-def export_onnx(
-    model: str, export_dir: Path, *, adapter: str | Path | None = None, quantize: bool = False
-) -> Path:
+def export_onnx(model: str, export_dir: Path, *, adapter: str | Path | None, quantize: bool) -> Path:
     """The folder of ``model``'s ONNX export under ``export_dir``, exported first if it is not there.
 
     The folder is named by the model's content identity, the adapter's digest and the precision, so a
@@ -170,6 +168,8 @@ class OnnxEncoder(BatchedEncoder):
     fp32 vectors match the torch backend's up to float rounding, int8 ones closely; each backend and
     precision has its own ``identity``, so the embedding cache never mixes them.
 
+    Every setting is required: the job's embed config holds their defaults (``jobs.embed.load_encoder``).
+
     Args:
         model, batch_size, max_seq_length, progress, adapter: as for SentenceTransformerEncoder.
         threads: onnxruntime intra-op threads; None leaves onnxruntime's default (one per physical core).
@@ -182,14 +182,15 @@ class OnnxEncoder(BatchedEncoder):
 
     def __init__(
         self,
-        model: str = "all-MiniLM-L6-v2",
-        batch_size: int = 32,
-        max_seq_length: int | None = None,
-        threads: int | None = None,
-        progress: bool = False,
-        adapter: str | Path | None = None,
-        quantize: bool = False,
-        export_dir: Path | None = None,
+        model: str,
+        *,
+        batch_size: int,
+        max_seq_length: int | None,
+        threads: int | None,
+        progress: bool,
+        adapter: str | Path | None,
+        quantize: bool,
+        export_dir: Path | None,
     ) -> None:
         export = export_onnx(model, export_dir or default_export_dir(), adapter=adapter, quantize=quantize)
         meta = json.loads((export / META_FILE).read_text())

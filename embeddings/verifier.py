@@ -33,7 +33,7 @@ class PairVerifier:
         batch_size: pairs per forward pass; pairs are batched by length, so padding stays small.
     """
 
-    def __init__(self, verifier: str | Path, threads: int, batch_size: int = 32) -> None:
+    def __init__(self, verifier: str | Path, *, threads: int, batch_size: int) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
 

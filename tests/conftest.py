@@ -13,7 +13,7 @@ import pytest
 
 from embeddings.encoder import Encoder
 from jobs import tables
-from jobs.config import IndexConfig, load_config
+from jobs.config import EmbedConfig, IndexConfig, load_config
 from jobs.embed import load_encoder
 from jobs.neighbours import index_options
 from jobs.pipeline import RunResult, run_job
@@ -112,6 +112,11 @@ def paragraph(output: Path, article_prefix: str, needle: str) -> dict:
     ]
     assert len(matches) == 1, (article_prefix, needle, matches)
     return matches[0]
+
+
+def configured_encoder(threads: int = 2, **embed: Any) -> Encoder:
+    """The encoder ``EmbedConfig(**embed)`` configures (the config holds every default), without a progress bar."""
+    return load_encoder(EmbedConfig(progress=False, **embed), threads)
 
 
 def index_settings(**changes: Any) -> dict[str, Any]:

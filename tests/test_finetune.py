@@ -7,12 +7,12 @@ import torch
 from embeddings.encoder import SentenceTransformerEncoder
 from embeddings.finetune import AdapterParams, apply_adapter, save_adapter, train_adapter
 from embeddings.models import ADAPTER_DIR, ModelError, adapter_digest, resolve_adapter
-from tests.conftest import DIFFERENT, SAME
+from tests.conftest import DIFFERENT, SAME, configured_encoder
 
 
 @pytest.fixture(scope="module")
 def plain() -> SentenceTransformerEncoder:
-    return SentenceTransformerEncoder("all-MiniLM-L6-v2", threads=2)
+    return configured_encoder(model="all-MiniLM-L6-v2", backend="torch")
 
 
 def test_shipped_adapter_resolves_and_names_the_alternatives(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_adapter_trains_saves_and_merges(plain: SentenceTransformerEncoder, tmp_
 
     path = tmp_path / "tiny.safetensors"
     save_adapter(tensors, path, {"params": "test"})
-    adapted = SentenceTransformerEncoder("all-MiniLM-L6-v2", adapter=path, threads=2)
+    adapted = configured_encoder(model="all-MiniLM-L6-v2", backend="torch", adapter=str(path))
     assert adapted.identity == f"{plain.identity}+adapter-{adapter_digest(path)}"
     after = adapted.encode([t for pair in pairs for t in pair[:2]])
     assert not np.allclose(after, before, atol=1e-4)

@@ -12,6 +12,7 @@ import pytest
 from embeddings.encoder import SentenceTransformerEncoder
 from embeddings.models import ModelError
 from embeddings.onnx import MODEL_FILE, OnnxEncoder
+from tests.conftest import configured_encoder
 
 MODEL = "all-MiniLM-L6-v2"
 ADAPTER = "all-MiniLM-L6-v2-mrpc-reuters"
@@ -39,17 +40,17 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def torch_encoder() -> SentenceTransformerEncoder:
-    return SentenceTransformerEncoder(MODEL, threads=2)
+    return configured_encoder(model=MODEL, backend="torch")
 
 
 @pytest.fixture(scope="module")
 def fp32(export_dir: Path) -> OnnxEncoder:
-    return OnnxEncoder(MODEL, threads=2, export_dir=export_dir)
+    return configured_encoder(model=MODEL, export_path=export_dir)
 
 
 @pytest.fixture(scope="module")
 def int8(export_dir: Path) -> OnnxEncoder:
-    return OnnxEncoder(MODEL, threads=2, quantize=True, export_dir=export_dir)
+    return configured_encoder(model=MODEL, backend="onnx-int8", export_path=export_dir)
 
 
 def test_fp32_matches_torch(fp32: OnnxEncoder, torch_encoder: SentenceTransformerEncoder) -> None:
@@ -81,7 +82,7 @@ def test_token_counts_match_torch(fp32: OnnxEncoder, torch_encoder: SentenceTran
 def test_identities_keep_backends_apart(
     fp32: OnnxEncoder, int8: OnnxEncoder, torch_encoder: SentenceTransformerEncoder, export_dir: Path
 ) -> None:
-    shorter = OnnxEncoder(MODEL, max_seq_length=128, export_dir=export_dir)
+    shorter = configured_encoder(model=MODEL, max_seq_length=128, export_path=export_dir)
     assert shorter.count_tokens([LONG])[0] == 129
     identities = {fp32.identity, int8.identity, torch_encoder.identity, shorter.identity}
     assert len(identities) == 4
@@ -90,7 +91,7 @@ def test_identities_keep_backends_apart(
 def test_an_existing_export_is_reused(fp32: OnnxEncoder, export_dir: Path) -> None:
     exports = sorted(export_dir.iterdir())
     stamps = [(folder / MODEL_FILE).stat().st_mtime_ns for folder in exports]
-    again = OnnxEncoder(MODEL, export_dir=export_dir)
+    again = configured_encoder(model=MODEL, export_path=export_dir)
     assert again.identity == fp32.identity
     assert sorted(export_dir.iterdir()) == exports  # no new export, no staging folder left behind
     assert [(folder / MODEL_FILE).stat().st_mtime_ns for folder in exports] == stamps
@@ -98,8 +99,10 @@ def test_an_existing_export_is_reused(fp32: OnnxEncoder, export_dir: Path) -> No
 
 def test_a_run_with_an_export_does_not_import_torch(fp32: OnnxEncoder, export_dir: Path) -> None:
     script = (
-        "import sys; from pathlib import Path; from embeddings.onnx import OnnxEncoder; "
-        f"OnnxEncoder({MODEL!r}, export_dir=Path({str(export_dir)!r})).encode(['A text.']); "
+        "import sys; from pathlib import Path; from jobs.config import EmbedConfig; "
+        "from jobs.embed import load_encoder; "
+        f"embed = EmbedConfig(model={MODEL!r}, export_path=Path({str(export_dir)!r}), progress=False); "
+        "load_encoder(embed, 1).encode(['A text.']); "
         "assert 'torch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True)
@@ -107,14 +110,14 @@ def test_a_run_with_an_export_does_not_import_torch(fp32: OnnxEncoder, export_di
 
 def test_unusable_models_and_lengths_raise_model_error(export_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not available offline"):
-        OnnxEncoder("intfloat/e5-large-v2", export_dir=tmp_path)
+        configured_encoder(model="intfloat/e5-large-v2", export_path=tmp_path)
     with pytest.raises(ModelError, match="reads at most 512 tokens"):
-        OnnxEncoder(MODEL, max_seq_length=1000, export_dir=export_dir)
+        configured_encoder(model=MODEL, max_seq_length=1000, export_path=export_dir)
 
 
 def test_adapter_is_merged_before_export(fp32: OnnxEncoder, export_dir: Path) -> None:
-    onnx = OnnxEncoder(MODEL, adapter=ADAPTER, threads=2, export_dir=export_dir)
-    torch_encoder = SentenceTransformerEncoder(MODEL, adapter=ADAPTER, threads=2)
+    onnx = configured_encoder(model=MODEL, adapter=ADAPTER, export_path=export_dir)
+    torch_encoder = configured_encoder(model=MODEL, adapter=ADAPTER, backend="torch")
     assert onnx.identity not in {fp32.identity, torch_encoder.identity}
     vectors = onnx.encode(TEXTS)
     assert (vectors * torch_encoder.encode(TEXTS)).sum(axis=1).min() > 0.9999

@@ -11,16 +11,18 @@ from transformers import AutoModel, AutoTokenizer
 from embeddings.finetune import VerifierParams, save_adapter, train_verifier
 from embeddings.models import ModelError, resolve_adapter, resolve_model_path
 from embeddings.verifier import PairVerifier
+from jobs.config import VerifyConfig
 from jobs.pairs import Pairs, verify_pairs
 from tests.conftest import DIFFERENT, SAME, paragraph, read, run_on
 
 SHIPPED = "all-MiniLM-L6-v2-verifier"
+BATCH_SIZE = VerifyConfig().batch_size  # the job's own
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 
 
 @pytest.fixture(scope="module")
 def verifier() -> PairVerifier:
-    return PairVerifier(SHIPPED, threads=2)
+    return PairVerifier(SHIPPED, threads=2, batch_size=BATCH_SIZE)
 
 
 def test_shipped_verifier_tells_same_fact_from_same_story(verifier: PairVerifier) -> None:
@@ -41,7 +43,7 @@ def test_verifier_is_symmetric_and_independent_of_its_batch(verifier: PairVerifi
 
 def test_an_embedding_adapter_is_not_a_verifier() -> None:
     with pytest.raises(ModelError, match=r"not a verifier.*verify.model"):
-        PairVerifier(resolve_adapter("all-MiniLM-L6-v2-mrpc-reuters"), threads=1)
+        PairVerifier(resolve_adapter("all-MiniLM-L6-v2-mrpc-reuters"), threads=1, batch_size=BATCH_SIZE)
 
 
 def test_verifier_trains_deterministically_and_loads(tmp_path: Path) -> None:
@@ -58,7 +60,7 @@ def test_verifier_trains_deterministically_and_loads(tmp_path: Path) -> None:
     assert all(again[k].equal(v) for k, v in tensors.items()), "same seed, same verifier"
     path = tmp_path / "tiny-verifier.safetensors"
     save_adapter(tensors, path, {"params": {"max_seq_length": 64}, "base_model": "all-MiniLM-L6-v2"})
-    p = PairVerifier(path, threads=1).probabilities([SAME[0][0]], [SAME[0][1]])
+    p = PairVerifier(path, threads=1, batch_size=BATCH_SIZE).probabilities([SAME[0][0]], [SAME[0][1]])
     assert 0.0 < float(p[0]) < 1.0
     with torch.no_grad():
         assert float(tensors["head.weight"].abs().sum()) > 0
