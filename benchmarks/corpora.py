@@ -4,13 +4,17 @@
   that published it; the labels are the judged sentence pairs.
 - BASIL (Fan et al., EMNLP 2019): 100 events, each reported by Fox News, the New York Times and HuffPost;
   the label of every article is its event.
+- Reuters-21578 (Lewis, 1997): wire stories, with their dates, topics and datelines (the syndication
+  benchmark republishes them; performance and scale benchmarks embed them).
 
-Both are research/evaluation-only data: they are read in place and never copied into the repository.
+All are research/evaluation-only data: they are read in place and never copied into the repository.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import html
 import json
 import os
 import re
@@ -18,7 +22,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobs.text import normalize
+
 _WORD = re.compile(r"\w+")
+# Parsing Reuters-21578 (SGML: unescaped "&" and "<" occur in text, so no XML parser).
+_DOCUMENT = re.compile(r'<REUTERS\b[^>]*\bNEWID="(\d+)"[^>]*>(.*?)</REUTERS>', re.DOTALL)
+# "3-MAR-1987  09:15:05.40"; one stamp has a stray digit in its hour ("605:12:19"), which is skipped.
+_DATE = re.compile(r"(\d{1,2}-[A-Z]{3}-\d{4})\s+\d*?(\d{1,2}:\d{2}:\d{2})")
+_TOPIC = re.compile(r"<D>(.*?)</D>")
+_NEW_PARAGRAPH = re.compile(r"\n {3,}")
+# Only these entities: html.unescape alone would also turn "&not" or "&para" inside names into symbols.
+_ENTITY = re.compile(r"&(?:#\d+|lt|gt|amp|quot);")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # The labeled data: ../shared/data beside the checkout, unless NEWSDEDUP_DATA names another folder.
 DATA = Path(os.environ.get("NEWSDEDUP_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -118,3 +133,65 @@ def basil_corpus(folder: Path) -> LabeledCorpus:
         )
         groups[article_id] = doc["triplet-uuid"]
     return LabeledCorpus(articles, groups)
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """One Reuters-21578 document with a body; paragraphs are unwrapped, one line each."""
+
+    story_id: str  # "reuters-<NEWID>"
+    date: dt.datetime  # UTC; the collection does not say which time zone its stamps are in
+    title: str
+    topics: tuple[str, ...]
+    paragraphs: list[str]
+    dateline: str  # "LONDON, March 3 -" as on the wire, "" when the story has none
+
+
+def load_stories(folder: Path) -> list[Story]:
+    """All documents with a body from the 22 ``reut2-*.sgm`` files, in file order."""
+    files = sorted(folder.glob("reut2-*.sgm"))
+    if not files:
+        raise FileNotFoundError(f"no reut2-*.sgm files in {folder}: point it at the Reuters-21578 folder")
+    stories = []
+    for file in files:
+        # Latin-1 decodes every byte; reut2-017.sgm holds one that is not UTF-8.
+        for match in _DOCUMENT.finditer(file.read_bytes().decode("latin-1")):
+            newid, document = match.groups()
+            body = _element(document, "BODY")
+            paragraphs = _body_paragraphs(body) if body else []
+            if not paragraphs:
+                continue
+            stamp = _DATE.search(_element(document, "DATE") or "")
+            if stamp is None:
+                raise ValueError(f"{file}: document NEWID={newid} has no readable <DATE>")
+            date = dt.datetime.strptime(" ".join(stamp.groups()), "%d-%b-%Y %H:%M:%S")
+            stories.append(
+                Story(
+                    story_id=f"reuters-{newid}",
+                    date=date.replace(tzinfo=dt.UTC),
+                    title=_clean(_element(document, "TITLE") or ""),
+                    topics=tuple(_TOPIC.findall(_element(document, "TOPICS") or "")),
+                    paragraphs=paragraphs,
+                    dateline=_clean(_element(document, "DATELINE") or ""),
+                )
+            )
+    return stories
+
+
+def _element(document: str, tag: str) -> str | None:
+    match = re.search(f"<{tag}>(.*?)</{tag}>", document, re.DOTALL)
+    return match.group(1) if match else None
+
+
+def _clean(text: str) -> str:
+    """Entities decoded, control characters gone, whitespace collapsed: one line."""
+    text = _ENTITY.sub(lambda m: html.unescape(m.group()), text)
+    return normalize(_CONTROL.sub(" ", text))
+
+
+def _body_paragraphs(body: str) -> list[str]:
+    """Split where a line starts with 3+ spaces, after dropping the " Reuter" sign-off and ``&#3;``."""
+    body = _ENTITY.sub(lambda m: html.unescape(m.group()), body).rstrip()
+    while body.lower().endswith("reuter"):  # a few stories are signed off twice
+        body = body[: -len("reuter")].rstrip()
+    return [text for text in map(_clean, _NEW_PARAGRAPH.split(body)) if text]

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from benchmarks import syndication
-from benchmarks.corpora import DATA, write_jsonl
+from benchmarks.corpora import DATA, load_stories, write_jsonl
 from benchmarks.performance import ROOT, STAGES, Measured, machine, median, run_job
 from jobs import tables
 
@@ -45,7 +45,7 @@ def read_rows(output: Path, name: str) -> list[dict]:
 def bench(stories: int, repeats: int, cpus: int, config: Path, work: Path) -> dict:
     folder = work / f"stories-{stories}"
     shutil.rmtree(folder, ignore_errors=True)
-    corpus = syndication.generate(syndication.load_stories(DATA / "reuters21578"), n_stories=stories, seed=0)
+    corpus = syndication.generate(load_stories(DATA / "reuters21578"), n_stories=stories, seed=0)
     input_path = write_jsonl(corpus.articles, folder / "articles.jsonl")
     runs: dict[str, list[Measured]] = {name: [] for name in EXECUTORS}
     for i in range(repeats):
@@ -187,9 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         text = markdown(results, args.repeats, args.cpus, command.strip())
         if args.out:  # after every size: a stopped invocation keeps what it measured
             args.out.write_text(text, encoding="utf-8")
-    corpus = syndication.generate(
-        syndication.load_stories(DATA / "reuters21578"), n_stories=args.stories[0], seed=0
-    )
+    corpus = syndication.generate(load_stories(DATA / "reuters21578"), n_stories=args.stories[0], seed=0)
     texts = [p for a in corpus.articles for p in a["text"].split("\n") if len(p.split()) >= 8]
     memory = (len(texts), actor_memory(texts, args.cpus, args.config.resolve()))
     text = markdown(results, args.repeats, args.cpus, command.strip(), memory)

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import syndication
-from benchmarks.corpora import DATA, mrpc_pairs, mrpc_texts
+from benchmarks.corpora import DATA, Story, load_stories, mrpc_pairs, mrpc_texts
 from embeddings.encoder import SentenceTransformerEncoder
 from embeddings.finetune import (
     AdapterParams,
@@ -70,9 +70,7 @@ def _grams(text: str, n: int = 8) -> set[str]:
     return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
-def reuters_pairs(
-    stories: Sequence[syndication.Story], n_stories: int, seed: int = 0
-) -> list[tuple[str, str, bool]]:
+def reuters_pairs(stories: Sequence[Story], n_stories: int, seed: int = 0) -> list[tuple[str, str, bool]]:
     """Same-fact and same-story pairs from Reuters stories outside the syndication benchmark (seed 0)."""
     used = {
         label.split(":")[0]
@@ -152,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     order = np.random.default_rng(0).permutation(len(pairs))
     cut = round((1 - DEV_SHARE) * len(pairs))
     fit, dev = [pairs[i] for i in order[:cut]], [pairs[i] for i in order[cut:]]
-    stories = syndication.load_stories(args.data / "reuters21578") if args.reuters else []
+    stories = load_stories(args.data / "reuters21578") if args.reuters else []
     extra = reuters_pairs(stories, args.reuters) if args.reuters else []
     print(f"{len(fit)} MRPC train pairs + {len(extra)} Reuters pairs")
     fit = fit + extra

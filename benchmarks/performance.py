@@ -35,8 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.corpora import DATA, write_jsonl
-from benchmarks.syndication import load_stories
+from benchmarks.corpora import DATA, load_stories, write_jsonl
 from jobs import tables
 from jobs.config import load_config
 from jobs.embed import load_encoder

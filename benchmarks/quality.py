@@ -228,7 +228,7 @@ def false_merges(
 
 def eval_syndication(data: Path, configs: Sequence[Path], work: Path, seed: int) -> list[dict]:
     """ARI and pairwise P/R/F1 on the generated syndication corpus, over its content paragraphs."""
-    stories = syndication.load_stories(data / "reuters21578")
+    stories = corpora.load_stories(data / "reuters21578")
     corpus = syndication.generate(stories, seed=seed)
     out, labeled, verified = methods("syndication", corpus.articles, configs, work)
     truth_of = {

@@ -60,7 +60,7 @@ def real_vectors(work: Path) -> np.ndarray:
     """The first ``N_REAL`` distinct Reuters-21578 paragraphs of 8+ words, embedded once and cached."""
     path = work / f"reuters-{N_REAL}.npy"
     if not path.exists():
-        from benchmarks.syndication import load_stories
+        from benchmarks.corpora import load_stories
         from jobs.config import EmbedConfig
         from jobs.embed import load_encoder
 

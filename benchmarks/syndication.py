@@ -12,7 +12,9 @@ picked in groups that share a Reuters topic and are close in date, so topic alon
 apart. The output scores a clustering the way NEWS-COPY does (adjusted Rand index and pairwise
 precision, recall and F1 over paragraph pairs).
 
-Everything is deterministic given the seed. No network, no model.
+Everything is deterministic given the seed. No network, no model. The Reuters stories come from
+benchmarks/corpora.py, the outlets' word lists from benchmarks/wordlists.py and their rewrites of a wire
+paragraph from benchmarks/rewrites.py.
 
 References:
 - E. Silcock, L. D'Amico-Wong, J. Yang, M. Dell. *Noise-Robust De-Duplication at Scale* (NEWS-COPY).
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import html
 import math
 import random
 import re
@@ -42,24 +43,20 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.corpora import word_ngrams, write_jsonl
-from jobs.text import count_words, normalize, split_sentences
+from benchmarks.corpora import Story, load_stories, word_ngrams, write_jsonl
+from benchmarks.rewrites import expand_abbreviations, paraphrase, rewrite_lead, typos
+from benchmarks.wordlists import (
+    BYLINES,
+    DATELINES,
+    FOOTERS,
+    OUTLET_NAMES,
+    REPORTER_FIRST,
+    REPORTER_LAST,
+    SUBSCRIBE,
+)
+from jobs.text import count_words, split_sentences
 
 WIRE = "reuters-wire"
-OUTLET_NAMES = (
-    "daily-courier",
-    "metro-herald",
-    "valley-tribune",
-    "harbor-times",
-    "capital-ledger",
-    "northern-post",
-    "coastal-chronicle",
-    "midland-observer",
-    "river-city-journal",
-    "summit-dispatch",
-    "prairie-sentinel",
-    "bay-examiner",
-)
 
 # Edits to a wire paragraph, as recorded per paragraph (only when the edit changed the text).
 DATELINE = "dateline"
@@ -87,8 +84,7 @@ OUTLET_COPIES = (0.12, 0.28, 0.28, 0.2, 0.12)
 # Base probabilities, scaled by each outlet's editing intensity.
 P_LEAD_REWRITE = 0.6  # per article
 P_TRIM_END = 0.4  # per article
-P_PARAPHRASE = 0.35  # per paragraph; then each sentence with P_PARAPHRASE_SENTENCE
-P_PARAPHRASE_SENTENCE = 0.7
+P_PARAPHRASE = 0.35  # per paragraph; then each sentence with rewrites.P_PARAPHRASE_SENTENCE
 P_TRIM_SENTENCE = 0.2  # per paragraph with two or more sentences
 P_REORDER = 0.12  # per paragraph with two or more sentences
 P_TYPOS = 0.25  # per paragraph
@@ -100,82 +96,7 @@ P_SPELLS_OUT = 0.75
 P_SCANNED = 0.25
 SCANNED_TYPO_RATE = (0.01, 0.03)
 
-_REPORTER_FIRST = ("Jane", "Michael", "Priya", "Carlos", "Emma", "David", "Aiko", "Samuel", "Fatima", "Laura")
-_REPORTER_LAST = ("Smith", "Okafor", "Lindqvist", "Moreau", "Tanaka", "Brennan", "Haddad", "Reyes", "Walsh")
-# (template, placed after the content): house byline forms.
-_BYLINES = (
-    ("By {name}, Staff Writer", False),
-    ("By {name}", False),
-    ("{name} | {outlet}", False),
-    ("BY {upper_name}, {outlet} Correspondent", False),
-    ("Reporting by {name}; editing by {editor}", True),
-)
-# "" drops the wire's dateline altogether.
-_DATELINES = ("{upper} (Reuters) - ", "{place}, {date} (Reuters) - ", "{place} \u2014 ", "")
-_FOOTERS = (
-    "Copyright 1987 {outlet}. All rights reserved.",
-    "\u00a9 1987 {outlet}",
-    "All material copyright {outlet}, 1987. Reproduction prohibited.",
-    "Copyright (c) 1987 {outlet}. Distributed under licence.",
-)
-_SUBSCRIBE = (
-    "Subscribe to our newsletter for the day's business news.",
-    "Subscribe to our newsletter for markets coverage every morning.",
-    "{outlet} newsletters: subscribe for more stories like this.",
-)
-
-# Reuters house abbreviations, spelled out by lead rewrites and paraphrases.
-_ABBREVIATIONS = {
-    "mln": "million",
-    "bln": "billion",
-    "dlrs": "dollars",
-    "dlr": "dollar",
-    "pct": "percent",
-    "cts": "cents",
-    "ct": "cent",
-    "shr": "share",
-    "shrs": "shares",
-    "qtr": "quarter",
-    "mths": "months",
-    "revs": "revenues",
-    "avg": "average",
-    "stg": "sterling",
-}
-_SCALES = {"mln": "million", "bln": "billion", "million": "million", "billion": "billion"}
-# Word-level synonyms of common newswire verbs and nouns.
-_SYNONYMS = {
-    "said": ("stated", "told reporters"),
-    "says": ("states",),
-    "rose": ("increased", "climbed"),
-    "fell": ("declined", "dropped"),
-    "rise": ("increase",),
-    "fall": ("decline",),
-    "rising": ("climbing",),
-    "falling": ("declining",),
-    "company": ("firm",),
-    "companies": ("firms",),
-    "shares": ("stock",),
-    "expects": ("anticipates",),
-    "expected": ("anticipated",),
-    "agreement": ("deal", "accord"),
-    "talks": ("negotiations",),
-    "spokesman": ("representative",),
-    "officials": ("authorities",),
-    "earlier": ("previously",),
-    "buy": ("acquire",),
-    "statement": ("release",),
-}
-_OCR_CONFUSIONS = (("rn", "m"), ("m", "rn"), ("l", "1"), ("1", "l"), ("0", "O"), ("O", "0"))
-
-# Parsing Reuters-21578 (SGML: unescaped "&" and "<" occur in text, so no XML parser).
-_DOCUMENT = re.compile(r'<REUTERS\b[^>]*\bNEWID="(\d+)"[^>]*>(.*?)</REUTERS>', re.DOTALL)
-# "3-MAR-1987  09:15:05.40"; one stamp has a stray digit in its hour ("605:12:19"), which is skipped.
-_DATE = re.compile(r"(\d{1,2}-[A-Z]{3}-\d{4})\s+\d*?(\d{1,2}:\d{2}:\d{2})")
-_TOPIC = re.compile(r"<D>(.*?)</D>")
-_NEW_PARAGRAPH = re.compile(r"\n {3,}")
-# Only these entities: html.unescape alone would also turn "&not" or "&para" inside names into symbols.
-_ENTITY = re.compile(r"&(?:#\d+|lt|gt|amp|quot);")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A wire story's dateline, "LONDON, March 3 -": its place and date.
 _DATELINE_PARTS = re.compile(
     r"^(?P<place>.+?),?\s+(?P<date>[A-Za-z]{3,9}\.?\s+\d{1,2}|\d{1,2}\s+[A-Za-z]{3,9})\s*-$"
 )
@@ -190,38 +111,6 @@ _FIGURE = re.compile(r"(?<!\S)[^\s\d]*\d")  # a word holding a digit
 _FIGURE_WORD = re.compile(
     r"\b(?:vs|shr|shrs|cts|ct|mln|bln|dlrs|dlr|pct|qtr|qtly|mths|avg|oper|revs|net|nil|stg)\b"
 )
-
-# Sentences: a boundary is . ! or ? (plus closing quotes) before a capital, unless it ends an initial
-# ("U.S.", "J.") or a common abbreviation.
-_SAID_THAT = re.compile(r'^(?P<who>[A-Z][^,"]{1,60}?) said (?:that )?(?P<what>[^"]{20,})\.$')
-_THAT_SAID = re.compile(r'^(?P<what>[^"]{20,}), (?P<who>[^,"]{2,60}) said\.$')
-_INTRO = re.compile(
-    r'^(?P<intro>(?:In|On|At|After|Before|During|Since|Under|Despite|Following) [^,"]{2,50}), (?P<rest>[^"]{20,})\.$'
-)
-# Sentence-initial words that are lower-cased when a clause moves behind an attribution.
-_LOWERABLE = re.compile(
-    r"(?:The|A|An|It|Its|This|That|These|Those|There|He|She|They|Some|Most|Many|Next|Last|Both|Such|Any"
-    r"|All|No|One|Two|Three|Analysts|Officials|Traders|Dealers|Sales|Prices|Shares|Exports|Imports"
-    r"|Earnings|Profits|Production|Output|Demand|Trade|Oil|World|Total|Net)(?= )"
-)
-_MONEY = re.compile(r"\b(\d[\d,]*(?:\.\d+)?)(?: (mln|bln|million|billion))? dlrs\b")
-_PERCENT = re.compile(r"(?<=\d) pct\b")
-_ABBREVIATION = re.compile(r"\b(?:" + "|".join(_ABBREVIATIONS) + r")\b", re.IGNORECASE)
-_SYNONYM = re.compile(r"\b(?:" + "|".join(_SYNONYMS) + r")\b", re.IGNORECASE)
-_COUNTED = re.compile(r"(?:\d|mln|bln|million|billion|thousand)\s$")  # "6.8 mln shares" stays shares
-_THOUSANDS = re.compile(r"\b\d{1,3}(?:,\d{3})+\b")
-
-
-@dataclass(frozen=True, slots=True)
-class Story:
-    """One Reuters-21578 document with a body; paragraphs are unwrapped, one line each."""
-
-    story_id: str  # "reuters-<NEWID>"
-    date: dt.datetime  # UTC; the collection does not say which time zone its stamps are in
-    title: str
-    topics: tuple[str, ...]
-    paragraphs: list[str]
-    dateline: str  # "LONDON, March 3 -" as on the wire, "" when the story has none
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,56 +154,6 @@ class _Draft:
         self.paragraphs.append(text)
         self.labels.append(label)
         self.edits.append(tuple(edits))
-
-
-def load_stories(folder: Path) -> list[Story]:
-    """All documents with a body from the 22 ``reut2-*.sgm`` files, in file order."""
-    files = sorted(folder.glob("reut2-*.sgm"))
-    if not files:
-        raise FileNotFoundError(f"no reut2-*.sgm files in {folder}: point it at the Reuters-21578 folder")
-    stories = []
-    for file in files:
-        # Latin-1 decodes every byte; reut2-017.sgm holds one that is not UTF-8.
-        for match in _DOCUMENT.finditer(file.read_bytes().decode("latin-1")):
-            newid, document = match.groups()
-            body = _element(document, "BODY")
-            paragraphs = _body_paragraphs(body) if body else []
-            if not paragraphs:
-                continue
-            stamp = _DATE.search(_element(document, "DATE") or "")
-            if stamp is None:
-                raise ValueError(f"{file}: document NEWID={newid} has no readable <DATE>")
-            date = dt.datetime.strptime(" ".join(stamp.groups()), "%d-%b-%Y %H:%M:%S")
-            stories.append(
-                Story(
-                    story_id=f"reuters-{newid}",
-                    date=date.replace(tzinfo=dt.UTC),
-                    title=_clean(_element(document, "TITLE") or ""),
-                    topics=tuple(_TOPIC.findall(_element(document, "TOPICS") or "")),
-                    paragraphs=paragraphs,
-                    dateline=_clean(_element(document, "DATELINE") or ""),
-                )
-            )
-    return stories
-
-
-def _element(document: str, tag: str) -> str | None:
-    match = re.search(f"<{tag}>(.*?)</{tag}>", document, re.DOTALL)
-    return match.group(1) if match else None
-
-
-def _clean(text: str) -> str:
-    """Entities decoded, control characters gone, whitespace collapsed: one line."""
-    text = _ENTITY.sub(lambda m: html.unescape(m.group()), text)
-    return normalize(_CONTROL.sub(" ", text))
-
-
-def _body_paragraphs(body: str) -> list[str]:
-    """Split where a line starts with 3+ spaces, after dropping the " Reuter" sign-off and ``&#3;``."""
-    body = _ENTITY.sub(lambda m: html.unescape(m.group()), body).rstrip()
-    while body.lower().endswith("reuter"):  # a few stories are signed off twice
-        body = body[: -len("reuter")].rstrip()
-    return [text for text in map(_clean, _NEW_PARAGRAPH.split(body)) if text]
 
 
 def is_prose(paragraph: str) -> bool:
@@ -444,7 +283,7 @@ def _repeats(grams: list[set[str]], seen: set[str]) -> bool:
 
 
 def _house_style(name: str, rng: random.Random) -> Outlet:
-    reporters = tuple(f"{rng.choice(_REPORTER_FIRST)} {rng.choice(_REPORTER_LAST)}" for _ in range(3))
+    reporters = tuple(f"{rng.choice(REPORTER_FIRST)} {rng.choice(REPORTER_LAST)}" for _ in range(3))
     scanned = rng.random() < P_SCANNED
     return Outlet(
         name=name,
@@ -453,12 +292,12 @@ def _house_style(name: str, rng: random.Random) -> Outlet:
         intensity=rng.uniform(0.3, 1.5),
         typo_rate=rng.uniform(*SCANNED_TYPO_RATE) if scanned else rng.uniform(0.005, 0.02),
         reporters=reporters,
-        byline=rng.choice(_BYLINES),
-        dateline=rng.choice(_DATELINES),
-        footer=rng.choice(_FOOTERS),
+        byline=rng.choice(BYLINES),
+        dateline=rng.choice(DATELINES),
+        footer=rng.choice(FOOTERS),
         p_footer=rng.choice((0.0, 0.9, 1.0)),
         p_related=rng.choice((0.0, 0.3, 0.6)),
-        subscribe=rng.choice(_SUBSCRIBE),
+        subscribe=rng.choice(SUBSCRIBE),
         p_subscribe=rng.choice((0.0, 0.4, 0.8)),
         spells_out=rng.random() < P_SPELLS_OUT,
         scanned=scanned,
@@ -492,9 +331,9 @@ def _republish(
             draft.add(f"Related: {_headline(rng.choice(related))}", None, (BOILERPLATE,))
         text, edits = story.paragraphs[index], []
         if order == 0 and happens(P_LEAD_REWRITE):
-            text = _record(text, _rewrite_lead(text, rng), LEAD_REWRITE, edits)
+            text = _record(text, rewrite_lead(text, rng), LEAD_REWRITE, edits)
         if happens(P_PARAPHRASE):
-            text = _record(text, _paraphrase(text, rng), PARAPHRASE, edits)
+            text = _record(text, paraphrase(text, rng), PARAPHRASE, edits)
         sentences = split_sentences(text)
         if len(sentences) > 1 and happens(P_TRIM_SENTENCE):
             text = _record(text, _drop_sentence(sentences, rng), TRIM_SENTENCE, edits)
@@ -504,11 +343,11 @@ def _republish(
             sentences[i], sentences[j] = sentences[j], sentences[i]
             text = _record(text, " ".join(sentences), REORDER, edits)
         if outlet.spells_out:
-            text = _record(text, _expand_abbreviations(text, rng), HOUSE_STYLE, edits)
+            text = _record(text, expand_abbreviations(text, rng), HOUSE_STYLE, edits)
         if order == 0 and outlet.dateline:
             text = _record(text, _dateline(outlet.dateline, story.dateline) + text, DATELINE, edits)
         if outlet.scanned or happens(P_TYPOS):
-            text = _record(text, _typos(text, outlet.typo_rate, rng), TYPOS, edits)
+            text = _record(text, typos(text, outlet.typo_rate, rng), TYPOS, edits)
         draft.add(text, f"{story.story_id}:{index}", edits)
     if with_byline and at_end:
         draft.add(byline, None, (BYLINE,))
@@ -544,98 +383,6 @@ def _drop_sentence(sentences: list[str], rng: random.Random) -> str:
     droppable = [i for i, s in enumerate(sentences) if total - count_words(s) >= MIN_KEPT_WORDS]
     drop = rng.choice(droppable) if droppable else None
     return " ".join(s for i, s in enumerate(sentences) if i != drop)
-
-
-def _rewrite_lead(paragraph: str, rng: random.Random) -> str:
-    """The first sentence with its attribution or opening clause moved and abbreviations spelled out."""
-    first, *rest = split_sentences(paragraph)
-    rewrites = []
-    if (match := _SAID_THAT.match(first)) and " said" not in match["what"]:
-        who, what = match["who"], match["what"]
-        # "X said it filed ..." -> "X filed ..., it said"; otherwise "What ..., X said".
-        rewrites.append(
-            f"{who} {what[3:]}, it said." if what.startswith("it ") else f"{_cap(what)}, {_uncap(who)} said."
-        )
-    if match := _THAT_SAID.match(first):
-        rewrites.append(f"{_cap(match['who'])} said {_uncap(match['what'])}.")
-    if match := _INTRO.match(first):
-        rewrites.append(f"{_cap(match['rest'])} {match['intro'][0].lower()}{match['intro'][1:]}.")
-    if rewrites:
-        first = rng.choice(rewrites)
-    return " ".join([_expand_abbreviations(first, rng), *rest])
-
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _uncap(text: str) -> str:
-    """Lower-case the first letter when the first word is a common one; any other word may be a name."""
-    return text[:1].lower() + text[1:] if _LOWERABLE.match(text) else text
-
-
-def _match_case(original: str, replacement: str) -> str:
-    return _cap(replacement) if original[:1].isupper() else replacement
-
-
-def _expand_abbreviations(text: str, rng: random.Random) -> str:
-    """Reuters abbreviations spelled out: "1.5 mln dlrs" as "$1.5 million" or "1.5 million dollars"."""
-
-    def money(match: re.Match[str]) -> str:
-        words = [match[1], _SCALES[match[2]]] if match[2] else [match[1]]
-        return "$" + " ".join(words) if rng.random() < 0.5 else " ".join([*words, "dollars"])
-
-    text = _MONEY.sub(money, text)
-    text = _PERCENT.sub(lambda m: rng.choice(("%", " percent")), text)
-    return _ABBREVIATION.sub(lambda m: _match_case(m[0], _ABBREVIATIONS[m[0].lower()]), text)
-
-
-def _paraphrase(paragraph: str, rng: random.Random) -> str:
-    """Some sentences rewritten by rule: abbreviations, synonyms, "1,500" as "1500"."""
-
-    def synonym(match: re.Match[str]) -> str:
-        word = match[0]
-        if word.lower() == "shares" and _COUNTED.search(
-            match.string[max(0, match.start() - 9) : match.start()]
-        ):
-            return word
-        return _match_case(word, rng.choice(_SYNONYMS[word.lower()]))
-
-    sentences = split_sentences(paragraph)
-    for i, sentence in enumerate(sentences):
-        if rng.random() < P_PARAPHRASE_SENTENCE:
-            sentence = _SYNONYM.sub(synonym, _expand_abbreviations(sentence, rng))
-            if rng.random() < 0.5:
-                sentence = _THOUSANDS.sub(lambda m: m[0].replace(",", ""), sentence)
-            sentences[i] = sentence
-    return " ".join(sentences)
-
-
-def _typos(text: str, rate: float, rng: random.Random) -> str:
-    """Swapped and dropped letters and OCR confusions (rn/m, l/1, 0/O) at ``rate`` per character."""
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if not char.isalnum() or rng.random() >= rate:
-            out.append(char)
-            i += 1
-            continue
-        confusion = next(((a, b) for a, b in _OCR_CONFUSIONS if text.startswith(a, i)), None)
-        inside_word = 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
-        kind = rng.choice(("swap", "drop", "ocr") if confusion else ("swap", "drop"))
-        if kind == "ocr" and confusion:
-            out.append(confusion[1])
-            i += len(confusion[0])
-        elif kind == "swap" and inside_word:
-            out.append(text[i + 1] + char)
-            i += 2
-        elif kind == "drop" and inside_word:  # inside a word, so no double spaces and no empty edges
-            i += 1
-        else:
-            out.append(char)
-            i += 1
-    return "".join(out)
 
 
 def write_corpus(corpus: Corpus, folder: Path) -> tuple[Path, Path]:

@@ -18,7 +18,7 @@ import pytest
 import ray
 
 from benchmarks import syndication
-from benchmarks.corpora import DATA, write_jsonl
+from benchmarks.corpora import DATA, load_stories, write_jsonl
 from jobs.config import ClusterConfig, load_config
 from jobs.executors import RayExecutor
 from jobs.records import InputError
@@ -70,7 +70,7 @@ def corpus_5k(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About 5,000 paragraphs of the syndication benchmark: wire stories republished by 8 outlets."""
     if not (DATA / "reuters21578").is_dir():
         pytest.skip("needs ../shared/data/reuters21578")
-    stories = syndication.load_stories(DATA / "reuters21578")
+    stories = load_stories(DATA / "reuters21578")
     corpus = syndication.generate(stories, n_stories=180, seed=0)
     return write_jsonl(corpus.articles, tmp_path_factory.mktemp("corpus") / "articles.jsonl")
 

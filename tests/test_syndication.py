@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmarks import corpora
+from benchmarks.corpora import Story, load_stories
 from benchmarks.fit import reuters_pairs
 from benchmarks.syndication import (
     BOILERPLATE,
@@ -21,10 +22,8 @@ from benchmarks.syndication import (
     MIN_KEPT_WORDS,
     WIRE,
     Corpus,
-    Story,
     generate,
     is_prose,
-    load_stories,
     main,
     write_corpus,
 )
