@@ -88,7 +88,7 @@ def measure(command: Sequence[str]) -> tuple[float, float, str]:
         return seconds, usage.ru_maxrss / 2**20, out.read().decode()  # ru_maxrss is in KiB on Linux
 
 
-def run_job(
+def measure_job(
     config: Path, input_path: Path, output: Path, cache: Path, overrides: Sequence[str] = ()
 ) -> Measured:
     """``newsdedup run`` in its own process; the report is the row it appended to the runs table.
@@ -142,11 +142,11 @@ def bench_size(
     cold, warm, ref = [], [], []
     for i in range(repeats):
         cache, output = folder / f"cache-{i}", folder / f"output-{i}"
-        cold.append(run_job(config, input_path, output, cache))
+        cold.append(measure_job(config, input_path, output, cache))
         print(f"{label}: cold {i + 1}/{repeats} {cold[-1].seconds:.1f} s", flush=True)
     for i in range(repeats):  # reruns of the last cold run: same cache, same output folder
         warm.append(
-            run_job(config, input_path, folder / f"output-{repeats - 1}", folder / f"cache-{repeats - 1}")
+            measure_job(config, input_path, folder / f"output-{repeats - 1}", folder / f"cache-{repeats - 1}")
         )
         print(f"{label}: warm {i + 1}/{repeats} {warm[-1].seconds:.1f} s", flush=True)
     for i in range(repeats if reference else 0):

@@ -1,6 +1,6 @@
 """The same job on the local and the ray executor, on one corpus and one machine: what Ray costs and gives.
 
-    python -m benchmarks.executors [--stories 180 400] [--repeats 3] [--cpus 2] [--out docs/executors.md]
+    python -m benchmarks.ray_vs_local [--stories 180 400] [--repeats 3] [--cpus 2] [--out docs/executors.md]
 
 For each corpus size (stories of the syndication benchmark: Reuters-21578 wire stories republished by 8
 outlets, ``benchmarks/syndication.py``, seed 0), ``newsdedup run`` runs ``--repeats`` times with each
@@ -28,7 +28,7 @@ import pyarrow.dataset as ds
 
 from benchmarks import syndication
 from benchmarks.corpora import DATA, load_stories, write_jsonl
-from benchmarks.performance import ROOT, STAGES, Measured, machine, median, run_job
+from benchmarks.performance import ROOT, STAGES, Measured, machine, measure_job, median
 from jobs import tables
 
 EXECUTORS = ("local", "ray")
@@ -54,7 +54,7 @@ def bench(stories: int, repeats: int, cpus: int, config: Path, work: Path) -> di
             if name == "ray":
                 settings.append(f"ray.num_cpus={cpus}")
             output = folder / f"{name}-{i}"
-            runs[name].append(run_job(config, input_path, output, folder / f"cache-{name}-{i}", settings))
+            runs[name].append(measure_job(config, input_path, output, folder / f"cache-{name}-{i}", settings))
             print(f"{stories} stories: {name} {i + 1}/{repeats} {runs[name][-1].seconds:.1f} s", flush=True)
     identical = all(
         read_rows(folder / f"local-{i}", name) == read_rows(folder / f"ray-{i}", name)
@@ -175,12 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per executor and size (medians)")
     parser.add_argument("--cpus", type=int, default=2, help="CPUs for either executor")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/newsdedup-executors"))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/newsdedup-ray-vs-local"))
     parser.add_argument(
         "--out", type=Path, default=None, help="also write the tables here (docs/executors.md)"
     )
     args = parser.parse_args(argv)
-    command = "python -m benchmarks.executors " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m benchmarks.ray_vs_local " + " ".join(argv if argv is not None else sys.argv[1:])
     results = []
     for stories in args.stories:
         results.append(bench(stories, args.repeats, args.cpus, args.config.resolve(), args.work))
