@@ -25,6 +25,7 @@ from pathlib import Path
 from jobs.text import normalize
 
 _WORD = re.compile(r"\w+")
+
 # Parsing Reuters-21578 (SGML: unescaped "&" and "<" occur in text, so no XML parser).
 _DOCUMENT = re.compile(r'<REUTERS\b[^>]*\bNEWID="(\d+)"[^>]*>(.*?)</REUTERS>', re.DOTALL)
 # "3-MAR-1987  09:15:05.40"; one stamp has a stray digit in its hour ("605:12:19"), which is skipped.
@@ -34,6 +35,18 @@ _NEW_PARAGRAPH = re.compile(r"\n {3,}")
 # Only these entities: html.unescape alone would also turn "&not" or "&para" inside names into symbols.
 _ENTITY = re.compile(r"&(?:#\d+|lt|gt|amp|quot);")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+MIN_PROSE_WORDS = 12
+# Telling prose from tables and results lines ("Shr 12 cts vs 10 cts").
+_FUNCTION_WORD = re.compile(
+    r"\b(?:a|an|the|of|to|in|on|at|for|from|by|with|and|or|but|that|which|who|is|are|was|were|be|been"
+    r"|has|have|had|will|would|could|should|said|says|say|it|its|their|they|he|she|this|as|than|not|also)\b"
+)
+_FIGURE = re.compile(r"(?<!\S)[^\s\d]*\d")  # a word holding a digit
+# Reuters abbreviations of results tables.
+_FIGURE_WORD = re.compile(
+    r"\b(?:vs|shr|shrs|cts|ct|mln|bln|dlrs|dlr|pct|qtr|qtly|mths|avg|oper|revs|net|nil|stg)\b"
+)
 
 # The labeled data: ../shared/data beside the checkout, unless NEWSDEDUP_DATA names another folder.
 DATA = Path(os.environ.get("NEWSDEDUP_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -195,3 +208,19 @@ def _body_paragraphs(body: str) -> list[str]:
     while body.lower().endswith("reuter"):  # a few stories are signed off twice
         body = body[: -len("reuter")].rstrip()
     return [text for text in map(_clean, _NEW_PARAGRAPH.split(body)) if text]
+
+
+def is_prose(paragraph: str) -> bool:
+    """A sentence-like paragraph of 12+ words: not a table row, a results line or a "NOTE:" line.
+
+    Mostly figures and Reuters abbreviations, mostly capitals or hardly any function words means a table.
+    """
+    words = paragraph.split()
+    if len(words) < MIN_PROSE_WORDS or paragraph[-1] not in ".!?\"')":
+        return False
+    lower = paragraph.lower()
+    figures = len(_FIGURE.findall(paragraph)) + len(_FIGURE_WORD.findall(lower))
+    capitals = sum(1 for word in words if word.isupper() and len(word) > 1)
+    function = len(_FUNCTION_WORD.findall(lower))
+    n = len(words)
+    return not lower.startswith("note") and figures <= 0.4 * n and capitals < 0.3 * n and function >= 0.12 * n

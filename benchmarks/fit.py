@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import syndication
-from benchmarks.corpora import DATA, Story, load_stories, mrpc_pairs, mrpc_texts
+from benchmarks.corpora import DATA, Story, is_prose, load_stories, mrpc_pairs, mrpc_texts
 from embeddings.encoder import SentenceTransformerEncoder
 from embeddings.finetune import (
     AdapterParams,
@@ -84,7 +84,7 @@ def reuters_pairs(stories: Sequence[Story], n_stories: int, seed: int = 0) -> li
     for story in rng.sample(stories, len(stories)):
         if len(pairs) >= 3 * n_stories:
             break
-        prose = [normalize(p) for p in story.paragraphs if syndication.is_prose(p)]
+        prose = [normalize(p) for p in story.paragraphs if is_prose(p)]
         if story.story_id in used or len(prose) < 2 or any(_grams(p) & held_out for p in prose):
             continue
         first, second = rng.sample(prose, 2)

@@ -43,7 +43,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.corpora import Story, load_stories, word_ngrams, write_jsonl
+from benchmarks.corpora import Story, is_prose, load_stories, word_ngrams, write_jsonl
 from benchmarks.rewrites import expand_abbreviations, paraphrase, rewrite_lead, typos
 from benchmarks.wordlists import (
     BYLINES,
@@ -71,7 +71,6 @@ EDIT_TYPES = (DATELINE, LEAD_REWRITE, PARAPHRASE, TRIM_SENTENCE, REORDER, TYPOS,
 BYLINE = "byline"
 BOILERPLATE = "boilerplate"
 
-MIN_PROSE_WORDS = 12
 MIN_PROSE_PARAGRAPHS = 3
 MIN_KEPT_WORDS = 8  # a trimmed paragraph still holds this many words of its source
 MIN_KEPT_PARAGRAPHS = 2  # trimming the end never leaves fewer content paragraphs
@@ -99,17 +98,6 @@ SCANNED_TYPO_RATE = (0.01, 0.03)
 # A wire story's dateline, "LONDON, March 3 -": its place and date.
 _DATELINE_PARTS = re.compile(
     r"^(?P<place>.+?),?\s+(?P<date>[A-Za-z]{3,9}\.?\s+\d{1,2}|\d{1,2}\s+[A-Za-z]{3,9})\s*-$"
-)
-
-# Telling prose from tables and results lines ("Shr 12 cts vs 10 cts").
-_FUNCTION_WORD = re.compile(
-    r"\b(?:a|an|the|of|to|in|on|at|for|from|by|with|and|or|but|that|which|who|is|are|was|were|be|been"
-    r"|has|have|had|will|would|could|should|said|says|say|it|its|their|they|he|she|this|as|than|not|also)\b"
-)
-_FIGURE = re.compile(r"(?<!\S)[^\s\d]*\d")  # a word holding a digit
-# Reuters abbreviations of results tables.
-_FIGURE_WORD = re.compile(
-    r"\b(?:vs|shr|shrs|cts|ct|mln|bln|dlrs|dlr|pct|qtr|qtly|mths|avg|oper|revs|net|nil|stg)\b"
 )
 
 
@@ -154,22 +142,6 @@ class _Draft:
         self.paragraphs.append(text)
         self.labels.append(label)
         self.edits.append(tuple(edits))
-
-
-def is_prose(paragraph: str) -> bool:
-    """A sentence-like paragraph of 12+ words: not a table row, a results line or a "NOTE:" line.
-
-    Mostly figures and Reuters abbreviations, mostly capitals or hardly any function words means a table.
-    """
-    words = paragraph.split()
-    if len(words) < MIN_PROSE_WORDS or paragraph[-1] not in ".!?\"')":
-        return False
-    lower = paragraph.lower()
-    figures = len(_FIGURE.findall(paragraph)) + len(_FIGURE_WORD.findall(lower))
-    capitals = sum(1 for word in words if word.isupper() and len(word) > 1)
-    function = len(_FUNCTION_WORD.findall(lower))
-    n = len(words)
-    return not lower.startswith("note") and figures <= 0.4 * n and capitals < 0.3 * n and function >= 0.12 * n
 
 
 def generate(stories: Sequence[Story], *, n_stories: int = 400, n_outlets: int = 8, seed: int = 0) -> Corpus:

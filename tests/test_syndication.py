@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmarks import corpora
-from benchmarks.corpora import Story, load_stories
+from benchmarks.corpora import Story, is_prose, load_stories
 from benchmarks.fit import reuters_pairs
 from benchmarks.syndication import (
     BOILERPLATE,
@@ -23,7 +23,6 @@ from benchmarks.syndication import (
     WIRE,
     Corpus,
     generate,
-    is_prose,
     main,
     write_corpus,
 )
