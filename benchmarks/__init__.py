@@ -1,1 +1,2 @@
-"""Benchmarks for newsdedup: generated corpora whose ground truth says which paragraphs are the same reporting."""
+"""Benchmarks for newsdedup: quality on labeled corpora (the generated syndication corpus among them), speed,
+scale, Ray against local, and the fitting of the shipped adapters."""

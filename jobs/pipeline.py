@@ -1,7 +1,8 @@
-"""One run of the batch job on this machine: ingest -> paragraphs -> embed -> index -> cluster -> write.
+"""The run loop: ingest -> paragraphs -> embed -> index and pairs -> (verify) -> cluster -> write.
 
-Each stage is a function of its own module with plain inputs and outputs; this module only runs them in
-order, times them, and turns their results into the output tables.
+Each stage is a function of its own module, called with its inputs, its config section and the executor's
+map or encode; this module only runs them in order, times them, and commits the tables jobs/rows.py builds
+from their results.
 """
 
 from __future__ import annotations
