@@ -3,7 +3,6 @@ and kept in the embedding cache; and the encoder factory executors load the mode
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,9 +93,9 @@ def embed_paragraphs(
     """Embed the paragraphs ``excluded`` gives no reason for, their text cut at ``max_chars``, and keep what
     later stages need of them (``articles`` are the paragraphs' own: their publication times).
 
-        ``encode`` is an executor's: it loads the model where it embeds, with the factory it is handed.
-        ``encoder``, when given, is the model this process uses; workers elsewhere load the configured one.
-        ``cache_folder`` holds the embedding cache when ``config.cache`` is on.
+    ``encode`` is an executor's: it loads the model where it embeds, with the factory it is handed.
+    ``encoder``, when given, is the model this process uses; workers elsewhere load the configured one.
+    ``cache_folder`` holds the embedding cache when ``config.cache`` is on.
     """
     rows = np.array([i for i, reason in enumerate(excluded) if reason is None], dtype=np.int64)
     texts = [paragraphs[i].norm_text[:max_chars] for i in rows]
@@ -110,7 +109,7 @@ def embed_paragraphs(
     cut = np.array([len(paragraphs[i].norm_text) > max_chars for i in rows], dtype=bool)
     cache = EmbeddingCache(cache_folder, encoder.identity, encoder.dim) if config.cache else None
     try:
-        result = embed_texts(texts, encoder, cache, functools.partial(encode, make_encoder=make_encoder))
+        result = embed_texts(texts, encoder, cache, lambda missing: encode(missing, make_encoder))
     finally:
         if cache is not None:
             cache.close()

@@ -1,6 +1,7 @@
 """The whole job on real inputs: the sample corpus and the bad inputs a scheduled job meets."""
 
 import os
+import pickle
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,9 @@ import pytest
 
 from benchmarks import seeds
 from jobs import tables
+from jobs.config import EmbedConfig
+from jobs.embed import ConfiguredEncoder
+from jobs.executors import LocalExecutor
 from jobs.pipeline import RunResult
 from jobs.records import InputError
 from jobs.sizing import default_threads, estimate
@@ -292,3 +296,18 @@ def test_a_large_run_is_estimated_and_one_that_cannot_fit_says_so() -> None:
     minutes = [float(estimate(10**6, 10**6, "onnx", t).split("about ")[1].split(" min")[0]) for t in (2, 4)]
     assert minutes[0] == pytest.approx(2 * minutes[1], rel=0.01)
     assert "DOES NOT FIT" in estimate(10**9, 10**9, "onnx", 2)
+
+
+def test_the_encoder_factory_hands_out_its_model_here_and_ships_as_its_config(
+    encoder, export_dir: Path
+) -> None:
+    embed = EmbedConfig(export_path=export_dir)  # the default config's model, with a progress bar
+    factory = ConfiguredEncoder(embed, loaded=encoder)
+    assert factory(2) is encoder  # a loaded model (the tests' own) is what this process uses
+    vectors, counts = LocalExecutor(threads=2).encode(["Venezuela closed its airspace."], factory)
+    assert vectors.tolist() == encoder.encode(["Venezuela closed its airspace."]).tolist() and counts[0] > 2
+    # A worker gets the config alone and loads its own model, without a progress bar.
+    shipped = pickle.loads(pickle.dumps(factory))
+    assert shipped.embed == embed.model_copy(update={"progress": False})
+    loaded = shipped(1)
+    assert loaded is not encoder and loaded.identity == encoder.identity and shipped(1) is loaded
