@@ -1,0 +1,180 @@
+"""The job killed at every step of its commit, two runs committing into one folder at once, and a full disk:
+each a real ``newsdedup run`` in a subprocess, its faults injected from outside (tests/faults.py)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from embeddings.encoder import Encoder
+from jobs import cli, commit
+from jobs.pipeline import RunResult
+from tests.conftest import DEFAULT_CONFIG, ROOT, SEEDS, rows, run_on
+from tests.faults import assert_settled, incomplete_committed_runs, newsdedup, steps_taken, wait
+
+DATE = "2025-11-22"  # run_on's run date
+README_QUERIES = re.findall(r"```sql\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+
+
+class Setup:
+    """A warm embedding cache and ONNX export shared by every run, and a folder with one committed run."""
+
+    def __init__(self, work: Path, export_dir: Path, encoder: Encoder) -> None:
+        self.work = work
+        self.seeds = work / "seeds"
+        shutil.copytree(SEEDS, self.seeds)
+        self.settings = [f"embed.cache_path={work / 'cache'}", f"embed.export_path={export_dir}"]
+        self.encoder = encoder
+        self.base = self.run(work / "base" / "output", "output.mode=replace_date")
+
+    def run(self, output: Path, *overrides: str) -> RunResult:
+        """The job in this process, on the seeds."""
+        return run_on(self.seeds, output, self.encoder, *self.settings, *overrides)
+
+    def args(self, output: Path, *overrides: str) -> list[str]:
+        """``newsdedup run`` on the seeds into ``output``."""
+        sets = [arg for setting in [*self.settings, *overrides] for arg in ("--set", setting)]
+        return [
+            "run",
+            *("--config", str(DEFAULT_CONFIG), "--input", str(self.seeds), "--output", str(output)),
+            *("--run-date", DATE, "--set", "embed.progress=false", *sets),
+        ]
+
+    def copy_of_base(self, name: str) -> Path:
+        """A folder holding the base run, named output (the README's queries read output/...)."""
+        output = self.work / name / "output"
+        shutil.copytree(self.base.output, output)
+        return output
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory, export_dir: Path, encoder: Encoder) -> Setup:
+    return Setup(tmp_path_factory.mktemp("faults"), export_dir, encoder)
+
+
+def readme_queries_answer(output: Path) -> None:
+    cwd = Path.cwd()
+    os.chdir(output.parent)
+    try:
+        for query in README_QUERIES:
+            assert duckdb.connect().sql(query).fetchall(), query
+    finally:
+        os.chdir(cwd)
+
+
+def test_a_kill_at_any_step_of_the_commit_leaves_only_complete_runs(setup: Setup) -> None:
+    # Count the steps (file moves, journal writes, deletes) of a replace_date run over an earlier run.
+    counted = setup.copy_of_base("count")
+    code, err = wait(newsdedup(counted, "count", 0, *setup.args(counted, "output.mode=replace_date")))
+    assert code == 0, err
+    steps = steps_taken(counted)
+    # The journal, 8 files moved (6 tables, the index and its ids), the 8 replaced deleted, the journal removed,
+    # the staging lock removed.
+    assert steps == 19
+
+    def killed_at(n: int) -> tuple[int, Path, int, str]:
+        output = setup.copy_of_base(f"kill{n}")
+        return (
+            n,
+            output,
+            *wait(newsdedup(output, "kill", n, *setup.args(output, "output.mode=replace_date"))),
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        trials = list(pool.map(killed_at, range(1, steps + 1)))
+    clusters = rows(setup.base.output, "clusters")
+    for n, output, code, err in trials:
+        assert code == -9, (n, err)
+        # Killed inside the commit (after its journal was written, before it was removed), it left work to repair.
+        assert len(list((output / commit.JOURNAL).glob("*.json"))) == (2 <= n <= steps - 1), n
+        # Readers who go through the runs table (the README's queries) see complete runs only.
+        assert incomplete_committed_runs(output) == [], n
+        readme_queries_answer(output)
+        # The next run repairs, and replaces the day's run with the same clusters; nothing else is left.
+        again = setup.run(output, "output.mode=replace_date")
+        assert assert_settled(output) == {again.run_id}, n
+        assert rows(output, "clusters") == clusters, n
+
+
+def test_concurrent_runs_lose_nothing(setup: Setup) -> None:
+    """Two runs at once, each commit slowed to seconds so that one waits for the other's lock, while a
+    reader keeps checking that every run it sees through the runs table is complete."""
+    for mode, survivors in (("replace_date", 1), ("append", 3)):
+        output = setup.copy_of_base(f"concurrent-{mode}")
+        runs = [newsdedup(output, "sleep", 200, *setup.args(output, f"output.mode={mode}")) for _ in range(2)]
+        seen_incomplete = []
+        while any(run.poll() is None for run in runs):
+            seen_incomplete += incomplete_committed_runs(output)
+            time.sleep(0.01)
+        results = [wait(run) for run in runs]
+        assert [code for code, _ in results] == [0, 0], results
+        assert any("waiting for the lock" in err for _, err in results), "the commits did not overlap"
+        assert seen_incomplete == []
+        committed = assert_settled(output)
+        assert len(committed) == survivors, mode
+        if mode == "append":
+            assert setup.base.run_id in committed
+        readme_queries_answer(output)
+
+
+@pytest.mark.parametrize("step", [1, 2, 9], ids=["journal", "first move", "runs move"])
+def test_a_full_disk_during_the_commit_names_the_path_and_what_to_do(setup: Setup, step: int) -> None:
+    output = setup.copy_of_base(f"enospc{step}")
+    before = {p: p.read_bytes() for p in output.rglob("*.parquet")}
+    code, err = wait(newsdedup(output, "enospc", step, *setup.args(output)))
+    message = err.strip().splitlines()[-1]
+    assert code == cli.EXIT_FAILED
+    assert message.startswith("newsdedup: failed: cannot ") and str(output) in message, message
+    assert "No space left on device" in message and "the disk is full: free space" in message
+    assert "earlier output is untouched" in message
+    assert {p: p.read_bytes() for p in output.rglob("*.parquet")} == before
+    assert_settled(output)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs: a real full disk (needs root and mount rights; skipped without them)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_really_full_disk_fails_the_run_with_the_path_and_keeps_earlier_output(
+    setup: Setup, small_disk: Path, capsys: pytest.CaptureFixture
+) -> None:
+    output = small_disk / "output"
+    assert cli.main(setup.args(output)) == 0
+    before = {p: p.read_bytes() for p in output.rglob("*") if p.is_file() and commit.LOCK not in p.parts}
+    filler = small_disk / "filler"
+    with filler.open("wb") as handle:  # leave 40 KiB: not enough for another run's files
+        free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+        handle.write(b"\0" * (free - 40 * 1024))
+    capsys.readouterr()
+
+    assert cli.main(setup.args(output)) == cli.EXIT_FAILED
+
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith(f"newsdedup: failed: cannot write {output / commit.STAGING}"), message
+    assert "No space left on device" in message and "MiB free there: the disk is full" in message
+    after = {p: p.read_bytes() for p in output.rglob("*") if p.is_file() and commit.LOCK not in p.parts}
+    assert after == before
+    filler.unlink()
+    assert cli.main(setup.args(output)) == 0  # with room again, the next run goes through
+    assert len(assert_settled(output)) == 2
