@@ -4,9 +4,10 @@
 The input is a local path or a URI (``s3://``, ``gs://``, ``hdfs://``, ``file://``) read through the pyarrow
 filesystem it names; sources and rejects name a file by its local path or by its URI.
 
-A bad record never stops the run and is never dropped silently: it becomes a ``Reject`` saying what is
-wrong and what to do. Only input that cannot be read at all (a missing path, no input files, a required
-column that is not there) raises ``InputError``, before anything is written.
+A bad record or file never stops the run and is never dropped silently: it becomes a ``Reject`` saying what
+is wrong, where (the file, and the line of the file), and what to do. Only input that cannot be read at all
+(a missing path, no input files, a required column that is not there) raises ``InputError``, before anything
+is written.
 """
 
 from __future__ import annotations
@@ -35,13 +36,18 @@ def read_articles(config: InputConfig, map_data: MapData = in_process) -> Ingest
     folder = root if root_type == pafs.FileType.Directory else root.parent
     manifest = manifest_path(folder, config.manifest)
     kind, files = _input_files(config, root, root_type, manifest)
+    # Files found in a folder must stay in it (a symlink may not lead out); a file given as the input may be one.
+    inside = root if root_type == pafs.FileType.Directory else None
     if kind == "text":
         # Reading a single file, the rows for other files are none of its business: they go unchecked.
         check_all = root_type == pafs.FileType.Directory
         manifest_rejects, rows = manifest_rows(config, folder, manifest, files, check_all)
-        read = functools.partial(read_text_files, config=config, folder=folder, manifest=manifest, rows=rows)
+        read = functools.partial(
+            read_text_files, config=config, folder=folder, manifest=manifest, rows=rows, inside=inside
+        )
     else:
-        manifest_rejects, read = [], functools.partial(read_files, kind=kind, columns=config.columns)
+        read = functools.partial(read_files, kind=kind, columns=config.columns, folder=inside)
+        manifest_rejects = []
     records = [*manifest_rejects, *map_data(read, files)]
     articles: list[Article] = []
     rejects: list[Reject] = []
