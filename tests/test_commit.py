@@ -51,6 +51,15 @@ def files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
+def only(run_id: str) -> list[str]:
+    """The files of a folder holding the stub run ``run_id`` alone, once nothing is staged or pending."""
+    return [
+        "_lock",
+        f"rejects/run_date=2025-11-22/{run_id}.parquet",
+        f"runs/run_date=2025-11-22/{run_id}.parquet",
+    ]
+
+
 def test_commit_puts_files_in_hive_partitions_and_readers_see_run_date(tmp_path: Path) -> None:
     files = stage(tmp_path, "r1").commit()
     assert [f.relative_to(tmp_path).as_posix() for f in files] == [
@@ -153,11 +162,7 @@ def test_repair_rolls_back_a_commit_killed_before_its_runs_file(tmp_path: Path) 
     done = commit.repair(tmp_path, lock_timeout=TIMEOUT, holder="test")
 
     assert done.rolled_back == {"r2": 1} and done.staging_removed == ["r2"]
-    assert files(tmp_path) == [
-        "_lock",
-        "rejects/run_date=2025-11-22/r1.parquet",
-        "runs/run_date=2025-11-22/r1.parquet",
-    ]
+    assert files(tmp_path) == only("r1")
 
 
 def test_repair_finishes_a_replace_date_commit_killed_after_its_runs_file(tmp_path: Path) -> None:
@@ -169,11 +174,7 @@ def test_repair_finishes_a_replace_date_commit_killed_after_its_runs_file(tmp_pa
     done = commit.repair(tmp_path, lock_timeout=TIMEOUT, holder="test")
 
     assert done.rolled_forward == {"r2": 1} and not done.rolled_back
-    assert files(tmp_path) == [
-        "_lock",
-        "rejects/run_date=2025-11-22/r2.parquet",
-        "runs/run_date=2025-11-22/r2.parquet",
-    ]
+    assert files(tmp_path) == only("r2")
 
 
 def test_repair_removes_files_of_runs_that_never_committed(tmp_path: Path) -> None:
@@ -194,11 +195,7 @@ def test_repair_removes_files_of_runs_that_never_committed(tmp_path: Path) -> No
         "rejects/run_date=2025-11-21/r0.parquet",
     ]
     assert done.staging_removed == ["r0"]
-    assert files(tmp_path) == [
-        "_lock",
-        "rejects/run_date=2025-11-22/r1.parquet",
-        "runs/run_date=2025-11-22/r1.parquet",
-    ]
+    assert files(tmp_path) == only("r1")
     assert not commit.repair(tmp_path, lock_timeout=TIMEOUT, holder="test")  # nothing left to do
 
 
