@@ -131,6 +131,22 @@ def test_symlinks_out_of_the_input_folder_are_rejected(tmp_path: Path, kind: str
     assert articles == (["good", "in", "sub/other"] if kind == "txt" else ["good", "linked", "other"])
 
 
+def test_a_symlinked_folder_out_of_the_input_folder_is_rejected_not_read(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write(folder / "good.txt", "A good story.")
+    write(folder / "_shared" / "linked.txt", "A story in a folder of the input, read where it is.")
+    write(tmp_path / "elsewhere" / "secret.txt", "A story outside the input folder.")
+    (folder / "away").symlink_to(tmp_path / "elsewhere")
+    (folder / "here").symlink_to(folder / "_shared")  # inside: not followed, and nothing to say
+
+    result = ingest(folder)
+
+    assert found(result) == (["good"], [("away", "")])
+    assert reason(result, "away").startswith(
+        f"a symbolic link to the folder {tmp_path / 'elsewhere'}, outside"
+    )
+
+
 def test_a_symlink_given_as_the_input_itself_is_read(tmp_path: Path) -> None:
     target = write(tmp_path / "elsewhere" / "data.jsonl", good_line("a") + "\n")
     (tmp_path / "data.jsonl").symlink_to(target)
@@ -201,6 +217,7 @@ def test_a_run_on_every_kind_of_bad_input_keeps_every_good_record(tmp_path: Path
     (folder / "outside.txt").symlink_to(tmp_path / "secret.txt")
     (folder / "dangling.txt").symlink_to(folder / "gone.txt")
     (folder / "loop.txt").symlink_to(folder / "loop.txt")
+    (folder / "elsewhere").symlink_to(tmp_path)
     os.mkfifo(folder / "pipe.txt")
     write(folder / "latin1.txt", "Caf\xe9".encode("latin-1"))
     out = tmp_path / "out"
@@ -216,8 +233,15 @@ def test_a_run_on_every_kind_of_bad_input_keeps_every_good_record(tmp_path: Path
 
     assert code == 0
     rejects = {Path(r["source"]).name: r for r in read(out, "rejects").to_pylist()}
-    assert sorted(rejects) == ["dangling.txt", "latin1.txt", "loop.txt", "outside.txt", "pipe.txt"]
+    assert sorted(rejects) == [
+        "dangling.txt",
+        "elsewhere",
+        "latin1.txt",
+        "loop.txt",
+        "outside.txt",
+        "pipe.txt",
+    ]
     articles = read(out, "articles").to_pylist()
     assert sorted(a["article_id"] for a in articles) == sorted(p.stem for p in SEEDS.glob("*.txt"))
     (run,) = read(out, "runs").to_pylist()
-    assert (run["n_articles"], run["n_rejects"], run["n_input_files"]) == (5, 5, 10)
+    assert (run["n_articles"], run["n_rejects"], run["n_input_files"]) == (5, 6, 10)
