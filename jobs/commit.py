@@ -33,6 +33,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import time
@@ -58,37 +59,48 @@ class OutputError(OSError):
     """The output folder cannot be written, locked or repaired; the message names the path and what to do."""
 
 
+def _full(exc: BaseException) -> bool:
+    # faiss reports a failed write as RuntimeError, with the system's words at the end: "(No space left on device)".
+    return getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc)
+
+
 def advice(exc: BaseException) -> str:
     """What to do about a failed write, by its errno."""
     code = getattr(exc, "errno", None)
-    if code == errno.ENOSPC or "No space left" in str(exc):
-        return "the disk is full: free space on it, or set output.path to a folder on another disk"
     if code == errno.EDQUOT:
         return "the disk quota is used up: free space, or set output.path to a folder with room"
+    if _full(exc):
+        return "the disk is full: free space (or files) on it, or set output.path to a folder on another disk"
     if code == errno.EROFS:
         return "the file system is read-only: remount it read-write, or set output.path elsewhere"
     if code in (errno.EACCES, errno.EPERM):
-        return "permission denied: fix the folder's permissions, or run as its owner"
+        return "permission denied: fix the folder's permissions (or attributes), or run as its owner"
     if code == errno.EIO:
         return "an I/O error: check the disk (dmesg), then run `newsdedup repair`"
     return "check the disk and the folder's permissions"
 
 
-def _free(path: Path) -> str:
+def _room(path: Path) -> str:
+    """What is left on the disk holding ``path``: space, and inodes when they are what ran out."""
     folder = next((p for p in (path, *path.parents) if p.exists()), None)
-    if folder is None:
-        return ""
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, TypeError):
         stat = os.statvfs(folder)
-        return f"; {stat.f_bavail * stat.f_frsize / 2**20:.1f} MiB free there"
+        inodes = ", no inodes" if stat.f_files and not stat.f_favail else ""
+        return f"; {stat.f_bavail * stat.f_frsize / 2**20:.1f} MiB{inodes} free there"
     return ""
 
 
 def output_error(exc: BaseException, doing: str, path: Path, outcome: str) -> OutputError:
     """An OutputError saying what failed on which path, why, what to do, and what became of the output."""
-    reason = getattr(exc, "strerror", None) or str(exc)
-    error = OutputError(f"cannot {doing} {path}: {reason}{_free(path)}: {advice(exc)}; {outcome}")
-    error.errno = getattr(exc, "errno", None)
+    code = getattr(exc, "errno", None)
+    # The system's words: pyarrow's ("Error writing bytes to file. Detail: [errno 28] ...") say less.
+    reason = os.strerror(code) if isinstance(code, int) else str(exc)
+    if isinstance(exc, RuntimeError) and (words := re.search(r"\(([^()]+)\)\s*$", reason)):
+        # faiss: "Error in ... write error in <path>: 65491 != 1536000 (No space left on device)"
+        reason = words.group(1)
+    room = _room(path) if _full(exc) else ""
+    error = OutputError(f"cannot {doing} {path}: {reason}{room}: {advice(exc)}; {outcome}")
+    error.errno = code
     return error
 
 
@@ -273,11 +285,12 @@ class StagedRun:
 
     def _move(self, moves: list[Path], journal: Path) -> None:
         moved: list[Path] = []
+        target = self.root
         try:
             for relative in moves:
-                target = self.root / relative
                 if relative == moves[-1]:  # the files before the runs file are on the disk before it is
                     _fsync_folders(self.root, moved)
+                target = self.root / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(self.staging / relative, target)
                 moved.append(target)
@@ -291,7 +304,10 @@ class StagedRun:
                 )
             if isinstance(exc, OSError):
                 raise output_error(
-                    exc, "commit into", self.root, "the run was not committed and earlier output is untouched"
+                    exc,
+                    "move into place",
+                    target,
+                    "the run was not committed and earlier output is untouched",
                 ) from exc
             raise
 

@@ -3,6 +3,7 @@ each a real ``newsdedup run`` in a subprocess, its faults injected from outside 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -142,39 +143,56 @@ def test_a_full_disk_during_the_commit_names_the_path_and_what_to_do(setup: Setu
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs: a real full disk (needs root and mount rights; skipped without them)."""
+    """A 4 MiB tmpfs of 200 inodes: a disk to really fill (needs root and mount rights; skipped without them)."""
     disk = tmp_path / "disk"
     disk.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root")
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True
-    )
+    options = "size=4m,nr_inodes=200"
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(disk)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     yield disk
     subprocess.run(["umount", "-l", str(disk)], check=True)
 
 
+def fill(disk: Path, what: str) -> list[Path]:
+    """Use up the disk's space (but 40 KiB: not enough for a run's files) or its inodes; returns the fillers."""
+    if what == "space":
+        filler = disk / "filler"
+        stat = os.statvfs(disk)
+        filler.write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 40 * 1024))
+        return [filler]
+    fillers = []
+    with contextlib.suppress(OSError):
+        while True:
+            fillers.append(disk / f"filler{len(fillers)}")
+            fillers[-1].touch()
+    return fillers[:-1]
+
+
+@pytest.mark.parametrize(
+    ("what", "said"), [("space", "MiB free there"), ("inodes", "MiB, no inodes free there")]
+)
 def test_a_really_full_disk_fails_the_run_with_the_path_and_keeps_earlier_output(
-    setup: Setup, small_disk: Path, capsys: pytest.CaptureFixture
+    setup: Setup, small_disk: Path, capsys: pytest.CaptureFixture, what: str, said: str
 ) -> None:
     output = small_disk / "output"
     assert cli.main(setup.args(output)) == 0
     before = {p: p.read_bytes() for p in output.rglob("*") if p.is_file() and commit.LOCK not in p.parts}
-    filler = small_disk / "filler"
-    with filler.open("wb") as handle:  # leave 40 KiB: not enough for another run's files
-        free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
-        handle.write(b"\0" * (free - 40 * 1024))
+    fillers = fill(small_disk, what)
     capsys.readouterr()
 
     assert cli.main(setup.args(output)) == cli.EXIT_FAILED
 
     message = capsys.readouterr().err.strip().splitlines()[-1]
-    assert message.startswith(f"newsdedup: failed: cannot write {output / commit.STAGING}"), message
-    assert "No space left on device" in message and "MiB free there: the disk is full" in message
+    assert message.startswith(
+        f"newsdedup: failed: cannot write {output / commit.STAGING}"
+    ) or message.startswith(f"newsdedup: failed: cannot create {output / commit.STAGING}"), message
+    assert "No space left on device; " in message and f"{said}: the disk is full" in message, message
     after = {p: p.read_bytes() for p in output.rglob("*") if p.is_file() and commit.LOCK not in p.parts}
     assert after == before
-    filler.unlink()
+    for filler in fillers:
+        filler.unlink()
     assert cli.main(setup.args(output)) == 0  # with room again, the next run goes through
     assert len(assert_settled(output)) == 2
