@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from jobs import commit, tables
+from jobs import cli, commit, tables
 from jobs.config import OutputConfig
 
 DAY = dt.date(2025, 11, 22)
@@ -261,3 +261,39 @@ def test_a_commit_goes_ahead_once_the_holder_is_done(tmp_path: Path) -> None:
     assert commit.committed_runs(tmp_path) == {"r1": "run_date=2025-11-22"}
     assert list((tmp_path / commit.JOURNAL).iterdir()) == []
     assert (tmp_path / commit.LOCK).read_text() == ""  # released: it names no holder
+
+
+def test_the_repair_command_reports_what_it_did_and_the_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    whole = commit.StagedRun(tmp_path, "r1", DAY, lock_timeout=TIMEOUT)
+    for name, schema in tables.SCHEMAS.items():
+        whole.write_table(name, runs_stub("r1") if name == "runs" else schema.empty_table())
+    whole.commit()
+    killed_commit(tmp_path, "r2", moved=1)
+
+    assert cli.main(["repair", "--output", str(tmp_path)]) == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        "repaired: rolled back the incomplete commit of run r2 (1 files removed)",
+        "repaired: removed the staging folder of dead run r2",
+        f"{tmp_path}: 1 committed run(s) over 1 day(s) (2025-11-22: 1)",
+        "every committed run is complete",
+    ]
+    (tmp_path / "pairs" / "run_date=2025-11-22" / "r1.parquet").unlink()
+    assert cli.main(["repair", "--output", str(tmp_path)]) == cli.EXIT_FAILED
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "problem: run r1 (2025-11-22) lacks its pairs file(s): rerun that day"
+    )
+    assert cli.main(["repair", "--output", str(tmp_path / "nowhere")]) == cli.EXIT_USAGE
+    holder = hold_lock(tmp_path, 30)
+    try:
+        code = cli.main(["repair", "--output", str(tmp_path), "--set", "output.lock_timeout=0.2"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == cli.EXIT_FAILED
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith(
+        f"newsdedup: failed: output folder {tmp_path} is locked by run r9 (committing), pid"
+    )
