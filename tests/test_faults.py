@@ -219,3 +219,23 @@ def test_a_repair_killed_at_any_step_is_finished_by_the_next(setup: Setup) -> No
         code, err = wait(newsdedup(output, "count", 0, "repair", "--output", str(output)))
         assert code == 0, err
         assert assert_settled(output) == expected, n
+
+
+def test_an_embedding_cache_on_a_full_disk_is_named_with_what_to_do(
+    setup: Setup, small_disk: Path, capsys: pytest.CaptureFixture
+) -> None:
+    output = small_disk / "output"
+    output.mkdir()
+    fill(small_disk, "space")
+    capsys.readouterr()
+
+    # The cache in its default place, <output>/_cache, where nothing is cached yet: SQLite finds the disk full.
+    assert cli.main([*setup.args(output), "--set", "embed.cache_path=null"]) == cli.EXIT_FAILED
+
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message == (
+        f"newsdedup: failed: cannot use the embedding cache in {output / '_cache' / 'embeddings'}: database or "
+        "disk is full: free space on its disk, set embed.cache_path to a folder on another disk, or set "
+        "embed.cache: false; nothing was committed"
+    )
+    assert commit.committed_runs(output) == {}
