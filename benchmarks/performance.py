@@ -1,7 +1,7 @@
 """Throughput of the real job on Reuters-21578 paragraphs: cold, warm, and against the plain pipeline.
 
     python -m benchmarks.performance [--sizes 10000 50000 all] [--repeats 3] [--config configs/default.yaml]
-                                     [--work /tmp/newsdedup-performance] [--out docs/performance.md]
+                                     [--against REV] [--work /tmp/newsdedup-performance] [--out docs/performance.md]
 
 For each size (paragraphs, whole stories taken in file order until the size is reached; ``all`` is the whole
 collection), in one invocation:
@@ -9,7 +9,10 @@ collection), in one invocation:
 - **cold**: ``newsdedup run`` with an empty embedding cache, in a fresh process (imports and model loading
   count);
 - **warm**: the same run again on the unchanged corpus, reusing the cache (a scheduled rerun);
-- **reference**: the plain pipeline of ``benchmarks/reference.py`` on the same input.
+- **reference**: the plain pipeline of ``benchmarks/reference.py`` on the same input;
+- **against** (``--against REV``): the cold run of the job as it was at commit ``REV`` (a temporary git
+  worktree, its own default config), alternating with this commit's cold runs, so a change's cost is a
+  ratio measured in one invocation on one machine.
 
 Every run is its own process; its wall seconds and peak RSS (``wait4``) are measured from outside and its
 per-stage seconds read back from the ``runs`` table it wrote. Each figure is the median of ``--repeats``
@@ -21,6 +24,7 @@ from ``$NEWSDEDUP_DATA/reuters21578``, never copied.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -31,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +46,7 @@ from jobs.embed import load_encoder
 from jobs.sizing import default_threads
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("ingest", "paragraphs", "embed", "index", "cluster", "write")
+STAGES = ("ingest", "paragraphs", "embed", "index", "match", "cluster", "write")
 
 
 @dataclass(frozen=True)
@@ -73,12 +77,14 @@ def reuters_articles(size: int | None) -> list[dict]:
     return articles
 
 
-def measure(command: Sequence[str]) -> tuple[float, float, str]:
-    """Run ``command``: its wall seconds, peak RSS in GiB (wait4: that process and its children), stdout."""
+def measure(command: Sequence[str], checkout: Path = ROOT) -> tuple[float, float, str]:
+    """Run ``command`` in ``checkout`` (its code first on the path): its wall seconds, peak RSS in GiB (wait4:
+    that process and its children), stdout."""
     # Output goes to files, not pipes: a full pipe would block the child while we wait for it.
+    env = os.environ | {"PYTHONPATH": str(checkout)}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err)
+        process = subprocess.Popen(command, cwd=checkout, stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - start
         out.seek(0)
@@ -89,11 +95,16 @@ def measure(command: Sequence[str]) -> tuple[float, float, str]:
 
 
 def measure_job(
-    config: Path, input_path: Path, output: Path, cache: Path, overrides: Sequence[str] = ()
+    config: Path,
+    input_path: Path,
+    output: Path,
+    cache: Path,
+    overrides: Sequence[str] = (),
+    checkout: Path = ROOT,
 ) -> Measured:
     """``newsdedup run`` in its own process; the report is the row it appended to the runs table.
 
-    ``overrides`` are more ``--set key=value`` settings.
+    ``overrides`` are more ``--set key=value`` settings; ``checkout`` is the code that runs.
     """
     command = [
         sys.executable,
@@ -114,7 +125,7 @@ def measure_job(
         "WARNING",
         *(arg for setting in overrides for arg in ("--set", setting)),
     ]
-    seconds, rss, _ = measure(command)
+    seconds, rss, _ = measure(command, checkout)
     runs = tables.open_table(output, "runs").to_table()
     last = runs.sort_by([("started_at", "descending")]).slice(0, 1).to_pylist()[0]
     return Measured(seconds, rss, last)
@@ -132,18 +143,37 @@ def median(values: Sequence[float]) -> float:
 
 
 def bench_size(
-    size: int | None, config: Path, work: Path, repeats: int, reference: bool, threads: int
+    size: int | None,
+    config: Path,
+    work: Path,
+    repeats: int,
+    reference: bool,
+    threads: int,
+    against: Path | None = None,
 ) -> dict:
-    """Cold, warm and reference runs on one subset; medians and the per-stage split."""
+    """Cold, warm and reference runs on one subset (and cold runs of the ``against`` checkout, alternating
+    with this one's); medians and the per-stage split."""
     label = "all" if size is None else str(size)
     folder = work / label
     shutil.rmtree(folder, ignore_errors=True)
     input_path = write_jsonl(reuters_articles(size), folder / "reuters.jsonl")
-    cold, warm, ref = [], [], []
+    cold, warm, ref, old = [], [], [], []
     for i in range(repeats):
         cache, output = folder / f"cache-{i}", folder / f"output-{i}"
         cold.append(measure_job(config, input_path, output, cache))
         print(f"{label}: cold {i + 1}/{repeats} {cold[-1].seconds:.1f} s", flush=True)
+        if against is not None:
+            old_config = against / "configs" / "default.yaml"
+            old.append(
+                measure_job(
+                    old_config,
+                    input_path,
+                    folder / f"against-{i}",
+                    folder / f"against-cache-{i}",
+                    checkout=against,
+                )
+            )
+            print(f"{label}: against cold {i + 1}/{repeats} {old[-1].seconds:.1f} s", flush=True)
     for i in range(repeats):  # reruns of the last cold run: same cache, same output folder
         warm.append(
             measure_job(config, input_path, folder / f"output-{repeats - 1}", folder / f"cache-{repeats - 1}")
@@ -167,6 +197,11 @@ def bench_size(
         "warm_stages": {s: median([float(m.report[f"seconds_{s}"]) for m in warm]) for s in STAGES},
         "warm_encoded": max(int(m.report["n_embedded"]) for m in warm),
     }
+    if old:
+        result |= {
+            "against_s": median([m.seconds for m in old]),
+            "against_rss": max(m.peak_rss_gib for m in old),
+        }
     if ref:
         result |= {
             "ref_s": median([m.seconds for m in ref]),
@@ -197,7 +232,9 @@ def machine() -> str:
     return f"{cpu}, {len(os.sched_getaffinity(0))} cores usable, {memory:.0f} GiB RAM, Python {platform.python_version()}"
 
 
-def markdown(results: Sequence[dict], config: Path, repeats: int, command: str) -> str:
+def markdown(
+    results: Sequence[dict], config: Path, repeats: int, command: str, against: str | None = None
+) -> str:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout
@@ -229,6 +266,21 @@ def markdown(results: Sequence[dict], config: Path, repeats: int, command: str) 
             f"{r['cold_rss']:.2f} GiB | {r['warm_s']:.1f} | {n / r['warm_s']:.0f} | **{r['cold_s'] / r['warm_s']:.1f}x** | "
             f"{ref} |"
         )
+    if against is not None:
+        lines += [
+            "",
+            f"Against commit `{against}` (its own default config, cold, the same input, runs alternating with "
+            "this commit's): *throughput ratio* is this commit's cold paragraphs/s over that commit's.",
+            "",
+            "| size | this commit cold s | against cold s | throughput ratio | against peak RSS |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['size']} | {r['cold_s']:.1f} | {r['against_s']:.1f} | **{r['against_s'] / r['cold_s']:.2f}** | "
+            f"{r['against_rss']:.2f} GiB |"
+            for r in results
+            if "against_s" in r
+        ]
     lines += [
         "",
         "Seconds per stage (medians; from the `runs` table of each run; the rest of the wall time is Python "
@@ -244,7 +296,7 @@ def markdown(results: Sequence[dict], config: Path, repeats: int, command: str) 
         if "ref_stages" in r:
             s = r["ref_stages"]
             lines.append(
-                f"| {r['size']} | reference | - | - | {s['embed']:.1f} | {s['index']:.1f} | {s['cluster']:.1f} | - |"
+                f"| {r['size']} | reference | - | - | {s['embed']:.1f} | {s['index']:.1f} | - | {s['cluster']:.1f} | - |"
             )
     return "\n".join(lines) + "\n"
 
@@ -263,23 +315,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=None, help="also write the tables here (docs/performance.md)"
     )
+    parser.add_argument(
+        "--against", default=None, help="a commit whose job's cold runs alternate with this one's (a ratio)"
+    )
     args = parser.parse_args(argv)
     config = args.config.resolve()
     threads = load_config(config).threads or default_threads()
     load_encoder(load_config(config).embed, threads)  # a one-time export happens here, before any timing
     command = "python -m benchmarks.performance " + " ".join(argv if argv is not None else sys.argv[1:])
-    results = []
-    for size in args.sizes:
-        results.append(
-            bench_size(
-                None if size == "all" else int(size), config, args.work, args.repeats, args.reference, threads
+    with contextlib.ExitStack() as stack:
+        against = stack.enter_context(_checkout(args.against, args.work)) if args.against else None
+        if against is not None:  # its one-time export too, before any timing
+            measure([sys.executable, "-c", "from jobs.cli import main; main(['export-model'])"], against)
+        results = []
+        for size in args.sizes:
+            results.append(
+                bench_size(
+                    None if size == "all" else int(size),
+                    config,
+                    args.work,
+                    args.repeats,
+                    args.reference,
+                    threads,
+                    against,
+                )
             )
-        )
-        text = markdown(results, config, args.repeats, command.strip())
-        if args.out:  # after every size: a long invocation that is stopped keeps what it measured
-            args.out.write_text(text, encoding="utf-8")
+            text = markdown(results, config, args.repeats, command.strip(), args.against)
+            if args.out:  # after every size: a long invocation that is stopped keeps what it measured
+                args.out.write_text(text, encoding="utf-8")
     print(text)
     return 0
+
+
+@contextlib.contextmanager
+def _checkout(rev: str, work: Path) -> Iterator[Path]:
+    """A temporary git worktree of ``rev``, removed afterwards."""
+    folder = work / f"checkout-{rev}"
+    shutil.rmtree(folder, ignore_errors=True)
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(folder), rev], cwd=ROOT, check=True, capture_output=True
+    )
+    try:
+        yield folder
+    finally:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, check=False, capture_output=True
+        )
 
 
 if __name__ == "__main__":

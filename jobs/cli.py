@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
             action="append",
             default=[],
             metavar="KEY=VALUE",
-            help="override any config key, e.g. --set cluster.threshold=0.8 (repeatable)",
+            help="override any config key, e.g. --set match.min_probability=0.6 (repeatable)",
         )
         command.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.add_argument("--input", help="input path (overrides input.path)")

@@ -1,28 +1,26 @@
-"""Group near-duplicate paragraphs: HDBSCAN per connected component of the graph of pairs (jobs/pairs.py),
-then every cluster made tight around its representative.
+"""Group the paragraphs that report the same fact: HDBSCAN per connected component of the graph of linked pairs
+(jobs/pairs.py), then every cluster made coherent by average linkage, so it holds one fact, not a chain.
 
-Why this shape (measured before the project started: docs/measurements-before.md):
-- HDBSCAN runs on the sparse graph of neighbour pairs at or above the threshold, so cost stays near-linear
-  in the number of paragraphs; a dense N x N distance matrix would need 80 GB at 100k paragraphs.
+Why this shape (measured before the project started: docs/measurements-before.md, and docs/quality.md):
+- HDBSCAN runs on the sparse graph of linked pairs, so cost stays near-linear in the number of paragraphs; a
+  dense N x N distance matrix would need 80 GB at 100k paragraphs.
 - hdbscan refuses a sparse graph with several connected components, and bridging components with
   artificial edges distorts its cluster selection; one HDBSCAN per component matched dense HDBSCAN. Each
   fit sees only its component's own pairs, and two-member components (most of them) skip it, so 1M
   paragraphs cluster in about a minute (docs/scale.md).
-- Distances 1 - cos are 0 (or slightly negative) for exact duplicates, and scipy drops stored zeros, which
-  would silently delete duplicate edges. More: HDBSCAN's cluster stability grows with 1/distance, so among
-  near-copies the tightest pair wins (seven copies at cosine >= 0.99 came out as one pair and five noise
-  points). Distances below ``1 - copy_similarity`` are therefore raised to it: copies are equally close to
-  each other, and HDBSCAN judges only the looser links. (``cluster_selection_epsilon`` is no substitute:
-  in single-cluster mode hdbscan makes every point farther than epsilon noise.)
+- A link's distance is 1 - its weight (1 for a copy, the same-fact probability for a rewrite). Copies would
+  be at distance 0, which scipy drops from a sparse matrix, and HDBSCAN's stability grows with 1/distance,
+  so among copies the tightest pair would win (seven copies came out as one pair and five noise points).
+  Distances are therefore floored at ``_COPY_DISTANCE``: copies are equally close to each other, and HDBSCAN
+  judges only the looser links. (``cluster_selection_epsilon`` is no substitute: in single-cluster mode
+  hdbscan makes every point farther than epsilon noise.)
 - Within a component that HDBSCAN keeps whole, it labels only the members that stay to the component's
-  densest level; a member attached by looser links is left unclustered (on the seeds: 004's airspace
-  paragraph, at 0.78 to a pair at 0.80). That guards against topic-level links, but it also dropped
-  copies with typos or light paraphrase next to tighter copies (syndication recall 0.68, docs/quality.md).
-  So a left-out paragraph linked at ``attach_similarity`` or more joins its strongest link's cluster;
-  looser ones stay out, and their pairs stay in the pairs table as evidence.
-- HDBSCAN can chain A~B~C where A and C are far apart. A cluster is meant to be one piece of reporting, not a
-  topic, so each cluster keeps only members within the threshold of its representative; the rest are
-  clustered again among themselves or left unclustered.
+  densest level; it also dropped copies with typos next to tighter copies. So a left-out paragraph linked at
+  ``min_link`` or more joins its strongest link's cluster.
+- HDBSCAN chains A~B~C where A and C share nothing: on the seeds, an executive summary touching every fact
+  joined the boat strikes to the airspace closure. A cluster is one fact, so each is split by average
+  linkage over its distinct texts: two groups stay together only while their links average ``min_link`` or
+  more, a pair that was never linked counting 0.
 """
 
 from __future__ import annotations
@@ -45,12 +43,15 @@ from jobs.pairs import Pairs
 
 log = logging.getLogger(__name__)
 
-_TIE = 1e-5  # centralities closer than this are equal: float32 noise must not pick a representative
+# Distance of a copy: above 0 so scipy keeps the link, equal for all copies so HDBSCAN never separates them.
+_COPY_DISTANCE = 0.02
+_TIE = 1e-6  # link totals closer than this are equal: float noise must not pick a representative
 
 
 @dataclass(frozen=True)
 class Cluster:
-    """Members (sorted indices into the clustered vectors), the representative, and each member's cosine to it."""
+    """Members (sorted indices into the clustered paragraphs), the representative, and each member's cosine
+    to it."""
 
     members: np.ndarray
     representative: int
@@ -62,25 +63,27 @@ class Cluster:
 
 
 def cluster_pairs(
-    pairs: Pairs, vectors: np.ndarray, config: ClusterConfig, map: Map | None = None, shards: int = 1
+    pairs: Pairs,
+    vectors: np.ndarray,
+    text_ids: np.ndarray,
+    config: ClusterConfig,
+    map: Map | None = None,
+    shards: int = 1,
 ) -> list[Cluster]:
-    """Clusters of near-duplicates among ``vectors`` (unit length), from the threshold graph ``pairs``.
+    """Clusters of paragraphs reporting the same fact, from the judged pairs ``pairs`` (see Pairs.weight).
 
-    What the keys of ``config`` (the cluster section) do here:
-        threshold: the cosine every member must reach against its cluster's representative.
+    The linked pairs (copies and rewrites) make the graph HDBSCAN clusters; every judged pair is evidence when
+    a cluster's coherence is weighed. ``vectors`` (unit length) give each member's cosine to its
+    representative; ``text_ids`` numbers the distinct texts (identical paragraphs count as one text when a
+    cluster's coherence is weighed). What the keys of ``config`` do here:
         min_cluster_size: HDBSCAN's smallest cluster; 2 lets a single copied paragraph form a cluster.
         min_samples: HDBSCAN's neighbourhood size for core distances; higher values judge a paragraph by its
             farther neighbours, so weakly linked ones become noise sooner.
-        copy_similarity: pairs at or above this cosine count as copies: HDBSCAN never separates them by
-            their tiny differences (the config keeps it above ``threshold``).
-        attach_similarity: a paragraph HDBSCAN leaves unclustered joins the cluster of a paragraph it is
-            linked to at this cosine or more (strongest links first, so chains attach too); such paragraphs
-            linked only among themselves form a cluster. The split around the representative still applies.
-            Without it (None), HDBSCAN drops copies only a little looser than their group (a copy with typos
-            next to four exact copies). Below ``threshold`` it acts as ``threshold``: weaker pairs are not
-            in the graph.
-        max_component_size: a connected component with more paragraphs is logged and split by raising the
-            threshold inside it in steps of 0.01 (up to ``copy_similarity``) until every part fits.
+        min_link: a paragraph HDBSCAN leaves unclustered joins the cluster of a paragraph it is linked to this
+            strongly (strongest links first); and the evidence between two parts of a cluster must average
+            this much (a pair never judged counting 0), or the parts become clusters of their own.
+        max_component_size: a connected component with more paragraphs is logged and split by requiring
+            links 0.01 stronger inside it, step by step, until every part fits.
 
     ``map`` and ``shards`` are an executor's task map and how many groups of components to give it; without
     them the components are clustered here, one after another. The clusters are the same either way.
@@ -89,52 +92,92 @@ def cluster_pairs(
     every two-member component into noise. Clusters come sorted by their smallest member, so the order is
     the same on every run.
     """
-    if len(pairs) == 0:
+    linked = pairs.linked_mask()
+    if not linked.any():
         return []
-    distance = np.maximum(1.0 - pairs.similarity.astype(np.float64), 1.0 - config.copy_similarity)
+    weight = pairs.weight()
+    n = vectors.shape[0]
+    _, label = connected_components(
+        sp.coo_matrix((np.ones(int(linked.sum())), (pairs.a[linked], pairs.b[linked])), shape=(n, n)),
+        directed=False,
+    )
+    # Evidence inside a component: every judged pair whose two paragraphs the links join.
+    inside = label[pairs.a] == label[pairs.b]
+    evidence_order = np.flatnonzero(inside)[np.argsort(label[pairs.a[inside]], kind="stable")]
+    evidence_label = label[pairs.a[evidence_order]]
     works: list[Component] = []
-    for nodes, a, b, edges in _components(vectors.shape[0], pairs.a, pairs.b, config.min_cluster_size):
-        work = Component(nodes, a, b, distance[edges], pairs.similarity[edges])
-        works.extend(
-            _split_giant(
-                work,
-                config.threshold,
-                config.copy_similarity,
-                config.max_component_size,
-                config.min_cluster_size,
-            )
+    for nodes, a, b, edges in _components(n, pairs.a[linked], pairs.b[linked], config.min_cluster_size):
+        lo, hi = (
+            np.searchsorted(evidence_label, label[nodes[0]], side="left"),
+            np.searchsorted(evidence_label, label[nodes[0]], side="right"),
         )
+        ev = evidence_order[lo:hi]
+        local = {int(node): i for i, node in enumerate(nodes.tolist())}
+        work = Component(
+            nodes,
+            a,
+            b,
+            weight[linked][edges],
+            np.array([local[x] for x in pairs.a[ev].tolist()], dtype=np.int64),
+            np.array([local[x] for x in pairs.b[ev].tolist()], dtype=np.int64),
+            weight[ev],
+        )
+        works.extend(_split_giant(work, config.min_link, config.max_component_size, config.min_cluster_size))
     cluster = functools.partial(
         _cluster_components,
-        threshold=config.threshold,
         min_cluster_size=config.min_cluster_size,
         min_samples=config.min_samples,
-        attach_similarity=config.attach_similarity,
+        min_link=config.min_link,
     )
+    shared = (vectors, text_ids)
     if map is None or shards <= 1:
-        found = cluster(works, vectors)
+        found = cluster(works, shared)
     else:
         # Several groups per worker even out groups of unequal cost; each group keeps component order.
         groups = [[works[i] for i in run] for run in np.array_split(np.arange(len(works)), 4 * shards)]
-        found = [c for part in map(cluster, [g for g in groups if g], vectors) for c in part]
+        found = [c for part in map(cluster, [g for g in groups if g], shared) for c in part]
     found.sort(key=lambda c: int(c.members[0]))
-    log.info("%d pairs, %d components to cluster, %d clusters", len(pairs), len(works), len(found))
+    log.info(
+        "%d linked pairs, %d components to cluster, %d clusters", int(linked.sum()), len(works), len(found)
+    )
     return found
 
 
 @dataclass(frozen=True)
 class Component:
-    """One connected component of the threshold graph: its nodes (ascending) and its own edges.
+    """One connected component of the graph of links: its nodes (ascending), its own links and the evidence
+    between its nodes (every judged pair, linked or not).
 
-    ``a`` and ``b`` number the nodes 0..m-1 in ``nodes`` order; ``distance`` is 1 - similarity, floored at
-    1 - copy_similarity.
+    ``a``/``b`` and ``evidence_a``/``evidence_b`` number the nodes 0..m-1 in ``nodes`` order.
     """
 
     nodes: np.ndarray
     a: np.ndarray
     b: np.ndarray
-    distance: np.ndarray
-    similarity: np.ndarray
+    weight: np.ndarray
+    evidence_a: np.ndarray
+    evidence_b: np.ndarray
+    evidence: np.ndarray
+
+    @property
+    def distance(self) -> np.ndarray:
+        return np.maximum(1.0 - self.weight.astype(np.float64), _COPY_DISTANCE)
+
+    def part(self, nodes: np.ndarray, a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> Component:
+        """The component of the local ``nodes`` (ascending) with the links (a, b, weight) numbered among them,
+        and the evidence between them."""
+        position = np.full(self.nodes.shape[0], -1)
+        position[nodes] = np.arange(nodes.shape[0])
+        keep = (position[self.evidence_a] >= 0) & (position[self.evidence_b] >= 0)
+        return Component(
+            self.nodes[nodes],
+            a,
+            b,
+            weight,
+            position[self.evidence_a[keep]],
+            position[self.evidence_b[keep]],
+            self.evidence[keep],
+        )
 
 
 def _components(
@@ -160,78 +203,66 @@ def _components(
         yield nodes, local[a[edges]], local[b[edges]], edges
 
 
-def _split_giant(
-    work: Component, threshold: float, copy_similarity: float, max_size: int, min_size: int
-) -> list[Component]:
-    """``work`` if it has at most ``max_size`` nodes, else its parts at a threshold 0.01 higher, recursively.
+def _split_giant(work: Component, min_weight: float, max_size: int, min_size: int) -> list[Component]:
+    """``work`` if it has at most ``max_size`` nodes, else its parts with links 0.01 stronger, recursively.
 
-    A component this large is no longer one piece of reporting: the threshold is too low for the corpus or
-    one paragraph links many stories. Past ``copy_similarity`` a component is all copies and stays whole.
+    A component this large is no longer one piece of reporting: links are too loose for the corpus or one
+    paragraph links many stories. A component of copies only (weight 1) stays whole.
     """
     size = work.nodes.shape[0]
-    higher = round(threshold + 0.01, 6)
-    if size <= max_size or higher >= copy_similarity:
+    higher = round(min_weight + 0.01, 6)
+    if size <= max_size or higher > 1.0:
         return [work]
     log.warning(
-        "a component of %d paragraphs (cluster.max_component_size %d): split at similarity %.2f",
+        "a component of %d paragraphs (cluster.max_component_size %d): split at link weight %.2f",
         size,
         max_size,
         higher,
     )
-    keep = work.similarity >= higher
+    keep = work.weight >= higher
     parts = []
     for nodes, a, b, edges in _components(size, work.a[keep], work.b[keep], min_size):
-        kept = np.flatnonzero(keep)[edges]
-        part = Component(work.nodes[nodes], a, b, work.distance[kept], work.similarity[kept])
-        parts.extend(_split_giant(part, higher, copy_similarity, max_size, min_size))
+        part = work.part(nodes, a, b, work.weight[np.flatnonzero(keep)[edges]])
+        parts.extend(_split_giant(part, higher, max_size, min_size))
     return parts
 
 
 def _cluster_components(
     works: list[Component],
-    vectors: np.ndarray,
-    threshold: float,
+    shared: tuple[np.ndarray, np.ndarray],
     min_cluster_size: int,
     min_samples: int,
-    attach_similarity: float | None,
+    min_link: float,
 ) -> list[Cluster]:
-    """The clusters of some components, each clustered on its own."""
+    """The clusters of some components, each clustered on its own (``shared``: vectors and text ids)."""
+    vectors, text_ids = shared
     clusters: list[Cluster] = []
     for work in works:
         if work.nodes.shape[0] == 2:
             # HDBSCAN in single-cluster mode always keeps a lone pair whole (a test checks it); most
             # components are pairs, and each fit costs about a millisecond.
-            groups = [work.nodes]
+            groups = [np.arange(2)]
         else:
-            groups = _hdbscan_groups(
-                work.nodes,
-                work.a,
-                work.b,
-                work.distance,
-                threshold,
-                min_cluster_size,
-                min_samples,
-                attach_similarity,
-            )
+            groups = _hdbscan_groups(work, min_cluster_size, min_samples, min_link)
         for group in groups:
-            clusters.extend(split_to_representative(group, vectors, threshold, min_cluster_size))
+            for part in coherent_parts(group, work, text_ids, min_link):
+                if part.shape[0] >= min_cluster_size:
+                    clusters.append(_cluster(part, work, vectors, text_ids))
     return clusters
 
 
 def _hdbscan_groups(
-    nodes: np.ndarray,
-    a: np.ndarray,
-    b: np.ndarray,
-    distance: np.ndarray,
-    threshold: float,
-    min_cluster_size: int,
-    min_samples: int,
-    attach_similarity: float | None,
+    work: Component, min_cluster_size: int, min_samples: int, min_link: float
 ) -> list[np.ndarray]:
-    """HDBSCAN's clusters (then attached paragraphs) of one component: ``nodes`` linked by local pairs (a, b)."""
-    m = nodes.shape[0]
+    """HDBSCAN's clusters (then attached paragraphs) of one component, as local node numbers."""
+    m = work.nodes.shape[0]
+    distance = work.distance
     sub = sp.csr_matrix(
-        (np.concatenate([distance, distance]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(m, m)
+        (
+            np.concatenate([distance, distance]),
+            (np.concatenate([work.a, work.b]), np.concatenate([work.b, work.a])),
+        ),
+        shape=(m, m),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=RuntimeWarning)
@@ -245,11 +276,10 @@ def _hdbscan_groups(
             allow_single_cluster=True,
             # A pair missing from the graph is at least this far apart: what core distances use when a
             # paragraph has fewer than min_samples neighbours (else hdbscan refuses the sparse graph).
-            max_dist=1.0 - threshold,
+            max_dist=1.0,
         )[0]
-    if attach_similarity is not None:
-        found = attach_unclustered(found, sub, 1.0 - max(attach_similarity, threshold))
-    return [nodes[found == label] for label in np.unique(found[found >= 0])]
+    found = attach_unclustered(found, sub, 1.0 - min_link)
+    return [np.flatnonzero(found == label) for label in np.unique(found[found >= 0])]
 
 
 def attach_unclustered(labels: np.ndarray, distances: sp.csr_matrix, max_distance: float) -> np.ndarray:
@@ -289,29 +319,105 @@ def attach_unclustered(labels: np.ndarray, distances: sp.csr_matrix, max_distanc
     return labels
 
 
-def split_to_representative(
-    members: np.ndarray, vectors: np.ndarray, threshold: float, min_cluster_size: int
-) -> list[Cluster]:
-    """Split ``members`` into clusters whose every member is within ``threshold`` of the representative.
+def coherent_parts(
+    group: np.ndarray, work: Component, text_ids: np.ndarray, min_link: float
+) -> list[np.ndarray]:
+    """``group`` (local node numbers of ``work``) split by average linkage over its units of wording.
 
-    The representative is the medoid by mean cosine, found from the sum vector in O(m * dim), never an
-    m x m matrix. Members below the threshold are split off and grouped again the same way; groups smaller
-    than ``min_cluster_size`` stay unclustered. Each pass costs O(m * dim); a loose group that sheds
-    one member per pass costs O(m^2 * dim) in all. Near-duplicate groups are small; a very large one means
-    the threshold is too low for the corpus.
+    A unit is a set of paragraphs with the same wording: identical texts and copies of each other (however
+    long the chain of copies the neighbours linked). Each unit starts alone; the two parts whose evidence
+    averages the most merge while that average is ``min_link`` or more. The strongest evidence between two
+    units counts once and units never judged count 0, so a paragraph that touches two facts cannot chain them
+    into one cluster, while a hundred copies and one rewrite of them are judged as two units.
     """
-    out: list[Cluster] = []
-    remaining = np.sort(members)
-    while remaining.shape[0] >= min_cluster_size:
-        block = vectors[remaining]
-        centrality = block @ block.sum(axis=0)
-        # Ties within float noise (every two-member cluster ties exactly) go to the earliest paragraph.
-        rep_local = int(np.flatnonzero(centrality >= centrality.max() - _TIE)[0])
-        sims = np.minimum(block @ block[rep_local], 1.0)  # float32 rounding can exceed 1
-        close = sims >= threshold
-        close[rep_local] = True
-        if close.sum() >= min_cluster_size:
-            out.append(Cluster(remaining[close], int(remaining[rep_local]), sims[close].astype(np.float32)))
-        # A group too small to keep (e.g. a medoid with no close member) leaves; the rest is tried again.
-        remaining = remaining[~close]
-    return out
+    members = np.sort(group)
+    position = np.full(work.nodes.shape[0], -1)
+    position[members] = np.arange(members.shape[0])
+    # Units: union-find over identical texts and the copy links inside the group.
+    parent = list(range(members.shape[0]))
+
+    def root(u: int) -> int:
+        while parent[u] != u:
+            parent[u] = parent[parent[u]]
+            u = parent[u]
+        return u
+
+    first_of_text: dict[int, int] = {}
+    for k, text in enumerate(text_ids[work.nodes[members]].tolist()):
+        parent[root(k)] = root(first_of_text.setdefault(text, k))
+    copies = (position[work.a] >= 0) & (position[work.b] >= 0) & (work.weight >= 1.0)
+    for u, v in zip(position[work.a[copies]].tolist(), position[work.b[copies]].tolist(), strict=True):
+        parent[root(u)] = root(v)
+    _, unit = np.unique([root(k) for k in range(members.shape[0])], return_inverse=True)
+    n_units = int(unit.max()) + 1
+    if n_units == 1:
+        return [members]
+    inside = (position[work.evidence_a] >= 0) & (position[work.evidence_b] >= 0)
+    x = unit[position[work.evidence_a[inside]]]
+    y = unit[position[work.evidence_b[inside]]]
+    strongest: dict[tuple[int, int], float] = {}
+    for u, v, w in zip(x.tolist(), y.tolist(), work.evidence[inside].tolist(), strict=True):
+        if u != v:
+            key = (u, v) if u < v else (v, u)
+            strongest[key] = max(strongest.get(key, 0.0), w)
+    labels = average_linkage(n_units, strongest, min_link)
+    return [members[labels[unit] == label] for label in np.unique(labels)]
+
+
+def average_linkage(n: int, links: dict[tuple[int, int], float], min_average: float) -> np.ndarray:
+    """Labels of ``n`` nodes merged by average linkage while the best average is ``min_average`` or more.
+
+    ``links`` maps (u, v), u < v, to a weight; a pair not in it weighs 0. Ties merge the lowest ids first,
+    so the result is the same on every run.
+    """
+    size = [1] * n
+    total: list[dict[int, float]] = [{} for _ in range(n)]
+    for (u, v), w in links.items():
+        total[u][v] = total[v][u] = w
+    heap = [(-w, u, v) for (u, v), w in links.items()]
+    heapq.heapify(heap)
+    parent = list(range(n))
+    while heap:
+        negative, u, v = heapq.heappop(heap)
+        if parent[u] != u or parent[v] != v or v not in total[u]:
+            continue
+        average = total[u][v] / (size[u] * size[v])
+        if abs(average + negative) > _TIE:
+            continue  # stale: the parts changed since this entry was pushed
+        if average < min_average:
+            break
+        parent[v] = u  # u < v: the part with the lower id absorbs the other
+        size[u] += size[v]
+        del total[u][v], total[v][u]
+        for z, w in total[v].items():
+            del total[z][v]
+            total[u][z] = total[z][u] = total[u].get(z, 0.0) + w
+        total[v] = {}
+        for z, w in total[u].items():
+            heapq.heappush(heap, (-w / (size[u] * size[z]), min(u, z), max(u, z)))
+    roots = np.arange(n)
+    for node in range(n):
+        root = node
+        while parent[root] != root:
+            root = parent[root]
+        roots[node] = root
+    return roots
+
+
+def _cluster(part: np.ndarray, work: Component, vectors: np.ndarray, text_ids: np.ndarray) -> Cluster:
+    """A cluster of the local nodes ``part``: its representative is the member with the most link weight to
+    the others (an identical paragraph counts as a link of weight 1), the earliest on a tie."""
+    position = np.full(work.nodes.shape[0], -1)
+    position[part] = np.arange(part.shape[0])
+    inside = (position[work.a] >= 0) & (position[work.b] >= 0)
+    strength = np.zeros(part.shape[0])
+    np.add.at(strength, position[work.a[inside]], work.weight[inside])
+    np.add.at(strength, position[work.b[inside]], work.weight[inside])
+    texts = text_ids[work.nodes[part]]
+    _, inverse, counts = np.unique(texts, return_inverse=True, return_counts=True)
+    strength += counts[inverse] - 1
+    rep = int(np.flatnonzero(strength >= strength.max() - _TIE)[0])
+    members = work.nodes[part]
+    block = vectors[members]
+    similarity = np.minimum(block @ block[rep], 1.0).astype(np.float32)  # float32 rounding can exceed 1
+    return Cluster(members, int(members[rep]), similarity)

@@ -116,23 +116,28 @@ class IndexConfig(_Section):
     save: bool = True
 
 
+class MatchConfig(_Section):
+    """Which pairs of paragraphs report the same fact (configs/default.yaml says each key)."""
+
+    candidate_similarity: float = Field(0.5, gt=0.0, lt=1.0)
+    lexical: bool = True
+    minhash_threshold: float = Field(0.5, gt=0.0, le=1.0)
+    minhash_ngram: int = Field(3, ge=1)
+    minhash_permutations: int = Field(64, ge=16)
+    copy_wording: float = Field(0.8, gt=0.0, le=1.0)
+    copy_length_ratio: float = Field(0.5, gt=0.0, le=1.0)
+    model: str = "same-fact"
+    min_probability: float | None = Field(None, gt=0.0, lt=1.0)
+    sentence_probability: float = Field(0.2, ge=0.0, le=1.0)
+    max_days_apart: float | None = Field(7.0, gt=0.0)
+
+
 class ClusterConfig(_Section):
-    threshold: float = Field(0.75, gt=0.0, le=1.0)
     min_cluster_size: int = Field(2, ge=2)
     min_samples: int = Field(1, ge=1)
-    copy_similarity: float = Field(0.98, gt=0.0, lt=1.0)
-    attach_similarity: float | None = Field(0.80, gt=0.0, le=1.0)
+    min_link: float = Field(0.5, gt=0.0, lt=1.0)
     max_component_size: int = Field(50_000, ge=2)
-    max_days_apart: float | None = Field(7.0, gt=0.0)
     include_boilerplate: bool = False
-
-    @model_validator(mode="after")
-    def _copies_above_threshold(self) -> ClusterConfig:
-        if self.copy_similarity <= self.threshold:
-            raise ValueError(
-                f"copy_similarity ({self.copy_similarity}) must be above threshold ({self.threshold})"
-            )
-        return self
 
 
 class VerifyConfig(_Section):
@@ -165,6 +170,7 @@ class JobConfig(_Section):
     paragraphs: ParagraphsConfig = Field(default_factory=ParagraphsConfig)
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
+    match: MatchConfig = Field(default_factory=MatchConfig)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
@@ -214,7 +220,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     """Parse one ``--set key=value``; the value is read as YAML, so numbers, booleans and lists work."""
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set cluster.threshold=0.8")
+        raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set match.min_probability=0.6")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:

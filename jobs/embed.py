@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings.cache import EmbeddingCache, embed_texts
+from embeddings.cache import EmbeddingCache, Embeddings, embed_texts
 from embeddings.encoder import Encoder, SentenceTransformerEncoder
 from embeddings.index import on_grid
 from jobs.config import EmbedConfig
@@ -67,6 +67,7 @@ class Embedded:
 
     rows: np.ndarray  # index among all paragraphs, ascending
     texts: list[str]  # the text the model read: the normalised paragraph, cut at paragraphs.max_chars
+    articles: np.ndarray  # its article's index
     published: np.ndarray  # its article's publication time, seconds since the epoch; NaN when undated
     vectors: np.ndarray
     n_tokens: np.ndarray
@@ -78,46 +79,79 @@ class Embedded:
     max_copies: int = 1  # most paragraphs sharing one text (and so one vector)
 
 
+class Embedder:
+    """Texts to vectors with the configured model, as every stage that embeds needs it: each distinct text
+    once, through the embedding cache, by the executor's ``encode`` (which loads the model where it runs).
+
+    ``encoder``, when given, is the model this process uses; workers elsewhere load the configured one. The
+    model loads on first use, so a run with nothing to embed never loads it. ``cache_folder`` holds the
+    embedding cache when ``config.cache`` is on.
+    """
+
+    def __init__(
+        self,
+        config: EmbedConfig,
+        encode: Encode,
+        *,
+        cache_folder: Path,
+        threads: int,
+        encoder: Encoder | None,
+    ) -> None:
+        self.config = config
+        self._encode = encode
+        self._cache_folder = cache_folder
+        self._threads = threads
+        self._factory = ConfiguredEncoder(config, loaded=encoder)
+
+    @property
+    def encoder(self) -> Encoder:
+        return self._factory(self._threads)
+
+    def __call__(self, texts: Sequence[str]) -> Embeddings:
+        encoder = self.encoder
+        cache = (
+            EmbeddingCache(self._cache_folder, encoder.identity, encoder.dim) if self.config.cache else None
+        )
+        try:
+            return embed_texts(texts, encoder, cache, lambda missing: self._encode(missing, self._factory))
+        finally:
+            if cache is not None:
+                cache.close()
+
+    def vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """The vectors of ``texts`` on the grid of exact dot products (on_grid), as paragraphs' are."""
+        if not texts:
+            return np.zeros((0, self.encoder.dim), np.float32)
+        return on_grid(self(texts).vectors())
+
+
 def embed_paragraphs(
     articles: Sequence[Article],
     paragraphs: Sequence[Paragraph],
     excluded: Sequence[str | None],
-    config: EmbedConfig,
-    encode: Encode,
+    embedder: Embedder,
     *,
     max_chars: int,
-    cache_folder: Path,
-    threads: int,
-    encoder: Encoder | None = None,
 ) -> Embedded:
     """Embed the paragraphs ``excluded`` gives no reason for, their text cut at ``max_chars``, and keep what
-    later stages need of them (``articles`` are the paragraphs' own: their publication times).
-
-    ``encode`` is an executor's: it loads the model where it embeds, with the factory it is handed.
-    ``encoder``, when given, is the model this process uses; workers elsewhere load the configured one.
-    ``cache_folder`` holds the embedding cache when ``config.cache`` is on.
-    """
+    later stages need of them (``articles`` are the paragraphs' own: their publication times)."""
     rows = np.array([i for i, reason in enumerate(excluded) if reason is None], dtype=np.int64)
     texts = [paragraphs[i].norm_text[:max_chars] for i in rows]
-    dates = [articles[paragraphs[i].article_index].published_at for i in rows]
+    article_of = np.array([paragraphs[i].article_index for i in rows], dtype=np.int64)
+    dates = [articles[i].published_at for i in article_of.tolist()]
     published = np.array([np.nan if t is None else t.timestamp() for t in dates], dtype=np.float64)
     if rows.size == 0:  # nothing to cluster: do not even load the model
         empty = (np.zeros((0, 1), np.float32), np.zeros(0, np.int32), np.zeros(0, bool))
-        return Embedded(rows, texts, published, *empty)
-    make_encoder = ConfiguredEncoder(config, loaded=encoder)
-    encoder = make_encoder(threads)
+        return Embedded(rows, texts, article_of, published, *empty)
     cut = np.array([len(paragraphs[i].norm_text) > max_chars for i in rows], dtype=bool)
-    cache = EmbeddingCache(cache_folder, encoder.identity, encoder.dim) if config.cache else None
-    try:
-        result = embed_texts(texts, encoder, cache, lambda missing: encode(missing, make_encoder))
-    finally:
-        if cache is not None:
-            cache.close()
+    result = embedder(texts)
+    encoder = embedder.encoder
     n_tokens = result.n_tokens()
     truncated = cut | (n_tokens > encoder.max_seq_length)
     return Embedded(
         rows,
         texts,
+        article_of,
         published,
         # Exact dot products: the same neighbours and similarities on every executor (on_grid says why).
         on_grid(result.vectors()),

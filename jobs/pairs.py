@@ -1,47 +1,72 @@
-"""Pairs of clustered paragraphs: each paragraph's nearest neighbours at or above the threshold, kept when
-their articles were published close enough in time, and judged by the optional pair verifier."""
+"""Candidate pairs of clustered paragraphs and what the job decides about each: the nearest neighbours in
+embedding space and the paragraphs that share wording (MinHash LSH), kept when their articles were published
+close enough in time, then judged a copy, a rewrite of the same fact, or not the same reporting
+(jobs/evidence.py, jobs/same_fact.py), and optionally judged again by the pair verifier."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from embeddings.index import Neighbours
-from jobs.config import ClusterConfig, VerifyConfig
+from jobs.config import MatchConfig, VerifyConfig
+from jobs.evidence import ArticleContext, Signature, pair_features, sentence_cosine
+from jobs.same_fact import COPY, NOT_SAME, REWRITE, VETOED, SameFactModel, decide
 from jobs.text import count_words, split_sentences
 
 _MIN_SENTENCE_WORDS = 4  # shorter pieces ("He said.") carry no fact of their own to match
+_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
 class Pairs:
-    """Undirected neighbour pairs ``a < b`` with cosine similarity at or above the threshold, and the pair
-    verifier's probability that they report the same thing (NaN: not judged; None: no verifier ran)."""
+    """Undirected candidate pairs ``a < b`` with their cosine similarity; once judged, the same-fact model's
+    probability and the link (COPY, REWRITE or NOT_SAME); and the pair verifier's probability that they
+    report the same thing (NaN: not judged; None: no verifier ran)."""
 
     a: np.ndarray  # int64
     b: np.ndarray  # int64
     similarity: np.ndarray  # float32
+    same_fact: np.ndarray | None = None  # float32
+    link: np.ndarray | None = None  # int8
     probability: np.ndarray | None = None  # float32
 
     def __len__(self) -> int:
         return int(self.a.shape[0])
 
+    def _map(self, fn: Callable[[np.ndarray], np.ndarray]) -> dict[str, np.ndarray | None]:
+        return {
+            name: None if value is None else fn(value)
+            for name, value in (
+                ("same_fact", self.same_fact),
+                ("link", self.link),
+                ("probability", self.probability),
+            )
+        }
+
     def subset(self, keep: np.ndarray) -> Pairs:
         """The pairs where the boolean mask ``keep`` is true."""
-        probability = None if self.probability is None else self.probability[keep]
-        return Pairs(self.a[keep], self.b[keep], self.similarity[keep], probability)
+        return Pairs(self.a[keep], self.b[keep], self.similarity[keep], **self._map(lambda v: v[keep]))
 
     def renumbered(self, ids: np.ndarray) -> Pairs:
         """The same pairs with every index ``i`` as ``ids[i]`` (still ``a < b`` when ``ids`` ascend)."""
-        return Pairs(ids[self.a], ids[self.b], self.similarity, self.probability)
+        return Pairs(ids[self.a], ids[self.b], self.similarity, **self._map(lambda v: v))
 
-    def accepted(self, min_probability: float) -> Pairs:
-        """The pairs the verifier accepted or did not judge (all of them when no verifier ran)."""
-        if self.probability is None:
-            return self
-        return self.subset(~(self.probability < min_probability))  # NaN compares False: unjudged pairs stay
+    def linked_mask(self) -> np.ndarray:
+        """Which pairs are judged the same reporting (a copy or a rewrite)."""
+        if self.link is None:
+            raise ValueError("the pairs are not judged yet")
+        return (self.link == COPY) | (self.link == REWRITE)
+
+    def weight(self) -> np.ndarray:
+        """The evidence each pair gives that its paragraphs report the same fact: 1 for a copy, 0 when a
+        conflict or the verifier ruled it out, else the same-fact probability."""
+        if self.link is None or self.same_fact is None:
+            raise ValueError("the pairs are not judged yet")
+        return np.where(self.link == COPY, 1.0, np.where(self.link == VETOED, 0.0, self.same_fact))
 
 
 def threshold_pairs(neighbours: Neighbours, threshold: float) -> Pairs:
@@ -71,14 +96,123 @@ def within_days(pairs: Pairs, published: np.ndarray, max_days: float) -> Pairs:
     return pairs.subset(~(apart > max_days * 86_400))  # NaN compares False: undated pairs stay
 
 
-def near_pairs(neighbours: Neighbours, published: np.ndarray, config: ClusterConfig) -> tuple[Pairs, int]:
-    """The neighbour pairs at or above ``config.threshold`` whose articles were published at most
-    ``config.max_days_apart`` apart (``published``: see within_days), and how many were left out for that."""
-    pairs = threshold_pairs(neighbours, config.threshold)
+def lexical_pairs(texts: Sequence[str], config: MatchConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of texts whose word ``config.minhash_ngram``-grams overlap at about ``config.minhash_threshold``
+    (Jaccard) or more, found by MinHash LSH (datasketch): copies whose cosine a dateline, typos or a cut
+    sentence pulled under the candidate similarity. Identical texts are queried once.
+    """
+    from datasketch import MinHash, MinHashLSH
+
+    n = config.minhash_ngram
+    distinct: dict[str, int] = {}
+    group = np.fromiter(
+        (distinct.setdefault(t, len(distinct)) for t in texts), dtype=np.int64, count=len(texts)
+    )
+    grams = []
+    for text in distinct:
+        words = _WORD.findall(text.lower())
+        grams.append([" ".join(words[i : i + n]).encode() for i in range(max(1, len(words) - n + 1))])
+    lsh = MinHashLSH(threshold=config.minhash_threshold, num_perm=config.minhash_permutations)
+    hashes = MinHash.bulk(grams, num_perm=config.minhash_permutations, seed=1)
+    for key, minhash in enumerate(hashes):
+        lsh.insert(key, minhash, check_duplication=False)
+    found = {
+        (min(key, other), max(key, other))
+        for key, m in enumerate(hashes)
+        for other in lsh.query(m)
+        if other != key
+    }
+    if not found:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    # Distinct-text pairs back to paragraph pairs: every paragraph of one text with the first of the other.
+    members = (
+        [np.flatnonzero(group == g) for g in range(len(distinct))] if len(distinct) < len(texts) else None
+    )
+    a, b = [], []
+    for x, y in sorted(found):
+        if members is None:
+            a.append(x)
+            b.append(y)
+            continue
+        for i in members[x]:
+            a.append(int(i))
+            b.append(int(members[y][0]))
+        for j in members[y][1:]:
+            a.append(int(members[x][0]))
+            b.append(int(j))
+    a_, b_ = np.array(a, np.int64), np.array(b, np.int64)
+    return np.minimum(a_, b_), np.maximum(a_, b_)
+
+
+def candidate_pairs(
+    neighbours: Neighbours,
+    vectors: np.ndarray,
+    texts: Sequence[str],
+    published: np.ndarray,
+    config: MatchConfig,
+) -> tuple[Pairs, int]:
+    """The pairs to judge: neighbours at or above ``config.candidate_similarity`` and, with
+    ``config.lexical``, texts that share wording; those whose articles were published more than
+    ``config.max_days_apart`` apart are left out (``published``: see within_days). Also returns how many
+    were left out for that."""
+    pairs = threshold_pairs(neighbours, config.candidate_similarity)
+    if config.lexical and len(texts) > 1:
+        la, lb = lexical_pairs(texts, config)
+        known = set(zip(pairs.a.tolist(), pairs.b.tolist(), strict=True))
+        new = np.array(
+            [(x, y) not in known for x, y in zip(la.tolist(), lb.tolist(), strict=True)], dtype=bool
+        )
+        la, lb = la[new], lb[new]
+        sims = np.minimum(np.einsum("ij,ij->i", vectors[la], vectors[lb]), 1.0).astype(np.float32)
+        a = np.concatenate([pairs.a, la])
+        b = np.concatenate([pairs.b, lb])
+        order = np.lexsort((b, a))
+        pairs = Pairs(a[order], b[order], np.concatenate([pairs.similarity, sims])[order])
     if config.max_days_apart is None:
         return pairs, 0
     near = within_days(pairs, published, config.max_days_apart)
     return near, len(pairs) - len(near)
+
+
+def judge_same_fact(
+    pairs: Pairs,
+    texts: Sequence[str],
+    vectors: np.ndarray,
+    article_of: np.ndarray,
+    article_texts: Sequence[Sequence[str]],
+    embed: Callable[[list[str]], np.ndarray],
+    config: MatchConfig,
+) -> Pairs:
+    """``pairs`` with the same-fact probability and the link of each: COPY, REWRITE or NOT_SAME (or VETOED).
+
+    ``texts``, ``vectors`` and ``article_of`` are per clustered paragraph (the text the model read, its
+    vector, its article's index); ``article_texts`` holds every article's paragraphs, the context each pair
+    is judged in. A pair the model leaves undecided (not the same, at ``config.sentence_probability`` or
+    more) is weighed again with its best sentence pair (``embed`` turns the sentences into vectors): one
+    fact of a paragraph that tells several can be the same as another paragraph's only fact.
+    """
+    model = SameFactModel.load(config.model)
+    if not len(pairs):
+        return Pairs(pairs.a, pairs.b, pairs.similarity, np.zeros(0, np.float32), np.zeros(0, np.int8))
+    used = np.unique(np.concatenate([pairs.a, pairs.b]))
+    signatures: list[Signature | None] = [None] * len(texts)
+    for i in used.tolist():
+        signatures[i] = Signature.of(texts[i])
+    cosine = pairs.similarity.astype(np.float64)
+    context = ArticleContext(article_texts)
+    features = pair_features(pairs.a, pairs.b, cosine, cosine, signatures, article_of, context)
+    probability = model.probability(features)
+    same_article = article_of[pairs.a] == article_of[pairs.b]
+    cut = model.cut if config.min_probability is None else config.min_probability
+    link = decide(features, probability, same_article, config, cut)
+    again = np.flatnonzero((link == NOT_SAME) & (probability >= config.sentence_probability))
+    if again.size:
+        a, b = pairs.a[again], pairs.b[again]
+        best = sentence_cosine(a, b, texts, vectors, embed)
+        features[again] = pair_features(a, b, cosine[again], best, signatures, article_of, context)
+        probability[again] = model.probability(features[again])
+        link[again] = decide(features[again], probability[again], same_article[again], config, cut)
+    return Pairs(pairs.a, pairs.b, pairs.similarity, probability, link)
 
 
 def verify_pairs(
@@ -86,11 +220,11 @@ def verify_pairs(
     texts: Sequence[str],
     probabilities: Callable[[list[str], list[str]], np.ndarray],
     *,
-    below: float,
     min_probability: float,
     max_sentence_pairs: int,
 ) -> Pairs:
-    """``pairs`` with the verifier's probability for each pair under cosine ``below`` (copies are not judged).
+    """``pairs`` with the verifier's probability for each rewrite (copies are not judged); a rewrite it judges
+    under ``min_probability`` is no longer linked.
 
     Two paragraphs share reporting when a sentence of one and a sentence of the other report the same thing:
     the verifier judges single sentences (what it was trained on), and a paragraph that adds facts around a
@@ -100,7 +234,7 @@ def verify_pairs(
     ``probabilities`` scores lists of texts pairwise (embeddings.verifier.PairVerifier.probabilities).
     """
     probability = np.full(len(pairs), np.nan, dtype=np.float32)
-    judge = np.flatnonzero(pairs.similarity < below)
+    judge = np.flatnonzero(pairs.link == REWRITE)
     sentences: dict[int, list[tuple[str, frozenset[str]]]] = {}
     for i in np.unique(np.concatenate([pairs.a[judge], pairs.b[judge]])):
         parts = [s for s in split_sentences(texts[i]) if count_words(s) >= _MIN_SENTENCE_WORDS]
@@ -127,14 +261,13 @@ def verify_pairs(
         for k in todo:
             best[k] = max(best[k], known[queues[k][step]])
     probability[judge] = best
-    return Pairs(pairs.a, pairs.b, pairs.similarity, probability)
+    link = np.where(probability < min_probability, VETOED, pairs.link).astype(np.int8)  # NaN: unjudged
+    return Pairs(pairs.a, pairs.b, pairs.similarity, pairs.same_fact, link, probability)
 
 
-def judge_pairs(
-    pairs: Pairs, texts: Sequence[str], config: VerifyConfig, *, copy_similarity: float, threads: int
-) -> Pairs:
-    """Judge the pairs below ``copy_similarity`` with the configured pair verifier, on ``texts`` (the texts
-    the model embedded, one per clustered paragraph).
+def judge_pairs(pairs: Pairs, texts: Sequence[str], config: VerifyConfig, *, threads: int) -> Pairs:
+    """Judge the rewrites among ``pairs`` with the configured pair verifier, on ``texts`` (the texts the
+    model embedded, one per clustered paragraph).
 
     It runs here, in this process, on either executor: one model load, and the same probabilities.
     """
@@ -151,7 +284,6 @@ def judge_pairs(
         pairs,
         texts,
         score,
-        below=copy_similarity,
         min_probability=config.min_probability,
         max_sentence_pairs=config.max_sentence_pairs,
     )

@@ -12,7 +12,7 @@ from embeddings.cache import text_key
 from jobs.config import ParagraphsConfig
 from jobs.parallel import MapData, in_process
 from jobs.records import Article
-from jobs.text import count_words, normalize, split_text
+from jobs.text import clean_markup, count_words, normalize, split_text, strip_wire_marks
 
 # Why a paragraph is not clustered (None: it is).
 EXCLUDED_SHORT = "short"
@@ -23,7 +23,8 @@ BOILERPLATE_REPEATED = "repeated_in_outlet"
 
 @dataclass(slots=True)
 class Paragraph:
-    """One paragraph of one article. ``norm_text`` is what gets hashed and embedded."""
+    """One paragraph of one article. ``text`` is as written (markup decoded); ``norm_text``, what gets hashed,
+    embedded and compared, is normalised and without the dateline, source or byline in front."""
 
     paragraph_id: str
     article_index: int
@@ -65,8 +66,8 @@ def _split(numbered: list[tuple[int, Article]], config: ParagraphsConfig) -> lis
     patterns = [re.compile(p, re.IGNORECASE) for p in config.boilerplate_patterns]
     paragraphs: list[Paragraph] = []
     for index, article in numbered:
-        for position, chunk in enumerate(split_text(article.text, config.split)):
-            norm = normalize(chunk)
+        for position, chunk in enumerate(split_text(clean_markup(article.text), config.split)):
+            norm = strip_wire_marks(normalize(chunk))
             reason = BOILERPLATE_PATTERN if any(p.search(norm) for p in patterns) else None
             paragraphs.append(
                 Paragraph(
@@ -100,6 +101,14 @@ def _flag_repeats(paragraphs: list[Paragraph], articles: Sequence[Article], min_
         repeated = len(articles_of[key]) >= min_articles and len(outlets_of[p.text_hash]) == 1
         if repeated and p.boilerplate_reason is None:
             p.boilerplate_reason = BOILERPLATE_REPEATED
+
+
+def article_texts(paragraphs: Sequence[Paragraph], n_articles: int) -> list[list[str]]:
+    """Each article's normalised paragraphs, in order: the context its paragraphs are compared in."""
+    texts: list[list[str]] = [[] for _ in range(n_articles)]
+    for p in paragraphs:
+        texts[p.article_index].append(p.norm_text)
+    return texts
 
 
 def excluded_reason(paragraph: Paragraph, min_words: int, include_boilerplate: bool) -> str | None:

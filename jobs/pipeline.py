@@ -1,4 +1,5 @@
-"""The run loop: ingest -> paragraphs -> embed -> index and pairs -> (verify) -> cluster -> write.
+"""The run loop: ingest -> paragraphs -> embed -> index and candidate pairs -> match -> (verify) -> cluster ->
+write.
 
 Each stage is a function of its own module, called with its inputs, its config section and the executor's
 map or encode; this module only runs them in order, times them, and commits (jobs/commit.py) the tables
@@ -28,14 +29,15 @@ from embeddings.models import resolve_adapter
 from jobs import commit, tables
 from jobs.clusters import cluster_pairs
 from jobs.config import ConfigError, JobConfig
-from jobs.embed import embed_paragraphs
+from jobs.embed import Embedder, embed_paragraphs
 from jobs.executors import make_executor
 from jobs.ingest import read_articles
 from jobs.neighbours import nearest_neighbours
-from jobs.pairs import judge_pairs, near_pairs
-from jobs.paragraphs import excluded_reason, split_articles
+from jobs.pairs import candidate_pairs, judge_pairs, judge_same_fact
+from jobs.paragraphs import article_texts, excluded_reason, split_articles
 from jobs.parallel import Executor
 from jobs.rows import build_tables, run_counts, runs_table
+from jobs.same_fact import COPY, REWRITE
 from jobs.sizing import LARGE_RUN, default_threads, estimate
 
 log = logging.getLogger(__name__)
@@ -140,17 +142,12 @@ def _run(
             "large run: %s", estimate(len(paragraphs), excluded.count(None), config.embed.backend, threads)
         )
 
+    embedder = Embedder(
+        config.embed, executor.encode, cache_folder=_cache_folder(config), threads=threads, encoder=encoder
+    )
     with watch.stage("embed") as info, _cache_errors(_cache_folder(config)):
         embedded = embed_paragraphs(
-            ingested.articles,
-            paragraphs,
-            excluded,
-            config.embed,
-            executor.encode,
-            max_chars=config.paragraphs.max_chars,
-            cache_folder=_cache_folder(config),
-            threads=threads,
-            encoder=encoder,
+            ingested.articles, paragraphs, excluded, embedder, max_chars=config.paragraphs.max_chars
         )
         info.update(distinct=embedded.n_unique, from_cache=embedded.n_cache_hits, encoded=embedded.n_encoded)
 
@@ -163,25 +160,43 @@ def _run(
             copies=embedded.max_copies,
             centroids_cache=_cache_folder(config) / "ivf-centroids" if config.embed.cache else None,
         )
-        pairs, n_apart = near_pairs(neighbours, embedded.published, config.cluster)
-        info.update(vectors=index.ntotal, pairs=len(pairs), apart=n_apart)
+        pairs, n_apart = candidate_pairs(
+            neighbours, embedded.vectors, embedded.texts, embedded.published, config.match
+        )
+        info.update(vectors=index.ntotal, candidates=len(pairs), apart=n_apart)
 
-    accepted = pairs
+    with watch.stage("match") as info:
+        pairs = judge_same_fact(
+            pairs,
+            embedded.texts,
+            embedded.vectors,
+            embedded.articles,
+            article_texts(paragraphs, len(ingested.articles)),
+            embedder.vectors,
+            config.match,
+        )
+        info.update(
+            copies=int(np.count_nonzero(pairs.link == COPY)),
+            rewrites=int(np.count_nonzero(pairs.link == REWRITE)),
+        )
+
+    n_rejected = 0
     if config.verify.model is not None:
         with watch.stage("verify") as info:
-            pairs = judge_pairs(
-                pairs,
-                embedded.texts,
-                config.verify,
-                copy_similarity=config.cluster.copy_similarity,
-                threads=threads,
-            )
-            accepted = pairs.accepted(config.verify.min_probability)
-            info.update(judged=int(np.count_nonzero(~np.isnan(pairs.probability))), accepted=len(accepted))
+            linked = int(pairs.linked_mask().sum())
+            pairs = judge_pairs(pairs, embedded.texts, config.verify, threads=threads)
+            n_rejected = linked - int(pairs.linked_mask().sum())
+            info.update(judged=int(np.count_nonzero(~np.isnan(pairs.probability))), rejected=n_rejected)
 
     with watch.stage("cluster") as info:
+        _, text_ids = np.unique(np.array(embedded.texts, dtype=object), return_inverse=True)
         clusters = cluster_pairs(
-            accepted, embedded.vectors, config.cluster, executor.map, executor.parallelism
+            pairs,
+            embedded.vectors,
+            text_ids,
+            config.cluster,
+            executor.map,
+            executor.parallelism,
         )
         info.update(clusters=len(clusters))
     # Rows become paragraph indices here, once: the tables name every paragraph by its index among all.
@@ -202,8 +217,9 @@ def _run(
             paragraphs,
             embedded,
             built,
+            pairs,
             n_apart=n_apart,
-            n_rejected=len(pairs) - len(accepted),
+            n_rejected=n_rejected,
         )
         status = "succeeded" if ingested.articles else "empty"
         finished = dt.datetime.now(dt.UTC)

@@ -21,6 +21,7 @@ from jobs.pairs import Pairs
 from jobs.paragraphs import Paragraph
 from jobs.parallel import Executor
 from jobs.records import Article, IngestResult
+from jobs.same_fact import COPY, LINK_NAMES, REWRITE
 
 CROSS_OUTLET = "cross_outlet"
 SINGLE_OUTLET = "single_outlet"
@@ -59,16 +60,25 @@ def build_tables(
     pid = [p.paragraph_id for p in paragraphs]
     outlet_of = [articles[p.article_index].outlet for p in paragraphs]
 
-    # Per-paragraph cluster membership.
+    # Per-paragraph cluster membership, and how each member shares its cluster's reporting.
     member_cluster: list[str | None] = [None] * n
+    member_link: list[str | None] = [None] * n
     member_sim = np.full(n, np.nan, dtype=np.float32)
     cluster_rows = []
+    copies = (
+        pairs.subset(pairs.link == COPY)
+        if pairs.link is not None
+        else pairs.subset(np.zeros(len(pairs), bool))
+    )
+    copy_pairs = set(zip(copies.a.tolist(), copies.b.tolist(), strict=True))
     for cluster in clusters:
         cid = cluster_id([pid[i] for i in cluster.members])
-        for i, sim in zip(cluster.members, cluster.similarity, strict=True):
+        links = _member_links(cluster, paragraphs, copy_pairs)
+        for i, sim, link in zip(cluster.members, cluster.similarity, links, strict=True):
             member_cluster[i] = cid
             member_sim[i] = sim
-        cluster_rows.append(_cluster_row(cid, cluster, paragraphs, articles))
+            member_link[i] = link
+        cluster_rows.append(_cluster_row(cid, cluster, links, paragraphs, articles))
     cluster_rows.sort(key=lambda r: (-r["n_outlets"], -r["n_paragraphs"], r["cluster_id"]))
     cross = {r["cluster_id"] for r in cluster_rows if r["kind"] == CROSS_OUTLET}
 
@@ -116,6 +126,7 @@ def build_tables(
                 "boilerplate_reason": [p.boilerplate_reason for p in paragraphs],
                 "excluded_reason": list(excluded),
                 "cluster_id": member_cluster,
+                "link": member_link,
                 "similarity_to_representative": pa.array(member_sim, mask=np.isnan(member_sim)),
             },
         ),
@@ -138,8 +149,36 @@ def build_tables(
     return out
 
 
+def _member_links(
+    cluster: Cluster, paragraphs: Sequence[Paragraph], copy_pairs: set[tuple[int, int]]
+) -> list[str]:
+    """Each member's link to the representative: 'copy' when copies (identical text, or pairs judged copies)
+    lead from the representative to it within the cluster, else 'rewrite'."""
+    members = cluster.members.tolist()
+    reached = {cluster.representative}
+    text = {paragraphs[cluster.representative].text_hash}
+    grew = True
+    while grew:
+        grew = False
+        for i in members:
+            if i not in reached and (
+                paragraphs[i].text_hash in text or any((min(i, j), max(i, j)) in copy_pairs for j in reached)
+            ):
+                reached.add(i)
+                text.add(paragraphs[i].text_hash)
+                grew = True
+    return [
+        "representative" if i == cluster.representative else "copy" if i in reached else "rewrite"
+        for i in members
+    ]
+
+
 def _cluster_row(
-    cid: str, cluster: Cluster, paragraphs: Sequence[Paragraph], articles: Sequence[Article]
+    cid: str,
+    cluster: Cluster,
+    links: Sequence[str],
+    paragraphs: Sequence[Paragraph],
+    articles: Sequence[Article],
 ) -> dict:
     member_articles = sorted({paragraphs[i].article_index for i in cluster.members})
     outlets = sorted({articles[a].outlet for a in member_articles})
@@ -157,6 +196,9 @@ def _cluster_row(
         "n_articles": len(member_articles),
         "n_outlets": len(outlets),
         "outlets": outlets,
+        "link": "rewrite" if "rewrite" in links else "copy",
+        "n_copies": links.count("copy"),
+        "n_rewrites": links.count("rewrite"),
         "representative_paragraph_id": paragraphs[cluster.representative].paragraph_id,
         "representative_text": paragraphs[cluster.representative].text,
         "mean_similarity": float(others.mean()),
@@ -175,13 +217,26 @@ def _pairs_table(
 ) -> pa.Table:
     records = []
     probability = pairs.probability if pairs.probability is not None else np.full(len(pairs), np.nan)
-    for a, b, sim, p in zip(pairs.a, pairs.b, pairs.similarity, probability, strict=True):
+    for a, b, sim, fact, link, p in zip(
+        pairs.a, pairs.b, pairs.similarity, pairs.same_fact, pairs.link, probability, strict=True
+    ):
         a, b = (a, b) if pid[a] < pid[b] else (b, a)
         same = member_cluster[a] if member_cluster[a] == member_cluster[b] else None
         verified = None if np.isnan(p) else float(p)
-        records.append((pid[a], pid[b], float(sim), outlet_of[a] != outlet_of[b], same, verified))
+        records.append(
+            (
+                pid[a],
+                pid[b],
+                float(sim),
+                outlet_of[a] != outlet_of[b],
+                float(fact),
+                LINK_NAMES.get(int(link)),
+                same,
+                verified,
+            )
+        )
     records.sort()
-    columns = list(zip(*records, strict=True)) if records else [[] for _ in range(6)]
+    columns = list(zip(*records, strict=True)) if records else [[] for _ in range(8)]
     return tables.to_table(
         "pairs",
         {
@@ -190,8 +245,10 @@ def _pairs_table(
             "paragraph_id_b": columns[1],
             "similarity": columns[2],
             "cross_outlet": columns[3],
-            "cluster_id": columns[4],
-            "verifier_probability": columns[5],
+            "same_fact_probability": columns[4],
+            "link": columns[5],
+            "cluster_id": columns[6],
+            "verifier_probability": columns[7],
         },
     )
 
@@ -201,6 +258,7 @@ def run_counts(
     paragraphs: Sequence[Paragraph],
     embedded: Embedded,
     built: dict[str, pa.Table],
+    pairs: Pairs,
     *,
     n_apart: int,
     n_rejected: int,
@@ -220,6 +278,8 @@ def run_counts(
         "n_truncated": int(embedded.truncated.sum()),
         "n_pairs": built["pairs"].num_rows,
         "n_pairs_apart": n_apart,
+        "n_links_copy": int(np.count_nonzero(pairs.link == COPY)),
+        "n_links_rewrite": int(np.count_nonzero(pairs.link == REWRITE)),
         "n_pairs_rejected": n_rejected,
         "n_clusters": len(kinds),
         "n_cross_outlet_clusters": kinds.count(CROSS_OUTLET),
@@ -270,7 +330,17 @@ def runs_table(
         **counts,
         **{
             f"seconds_{stage}": seconds.get(stage, 0.0)
-            for stage in ("ingest", "paragraphs", "embed", "index", "verify", "cluster", "write", "total")
+            for stage in (
+                "ingest",
+                "paragraphs",
+                "embed",
+                "index",
+                "match",
+                "verify",
+                "cluster",
+                "write",
+                "total",
+            )
         },
         "versions": _versions(),
     }

@@ -91,15 +91,17 @@ RUNS = pa.schema(
         _f(
             "n_pairs",
             pa.int64(),
-            "Neighbour pairs at or above the threshold within the date window (the pairs table).",
+            "Candidate pairs judged (the pairs table): neighbours at or above match.candidate_similarity and "
+            "paragraphs sharing wording, within the date window.",
         ),
         _f(
             "n_pairs_apart",
             pa.int64(),
-            "Neighbour pairs at or above the threshold left out: their articles were published more than "
-            "cluster.max_days_apart apart.",
+            "Candidate pairs left out: their articles were published more than match.max_days_apart apart.",
         ),
-        _f("n_pairs_rejected", pa.int64(), "Pairs the pair verifier judged not the same (not clustered)."),
+        _f("n_links_copy", pa.int64(), "Pairs judged copies: most of their wording is shared."),
+        _f("n_links_rewrite", pa.int64(), "Pairs judged the same fact in other words."),
+        _f("n_pairs_rejected", pa.int64(), "Rewrites the pair verifier judged not the same (not clustered)."),
         _f("n_clusters", pa.int64(), "Clusters found."),
         _f("n_cross_outlet_clusters", pa.int64(), "Clusters spanning two or more outlets."),
         _f("seconds_ingest", pa.float64(), "Seconds reading the input."),
@@ -112,10 +114,11 @@ RUNS = pa.schema(
         _f(
             "seconds_index",
             pa.float64(),
-            "Seconds building the FAISS index, searching neighbours and keeping the pairs at the threshold.",
+            "Seconds building the FAISS index, searching neighbours and finding the candidate pairs.",
         ),
+        _f("seconds_match", pa.float64(), "Seconds weighing the evidence of each candidate pair."),
         _f("seconds_verify", pa.float64(), "Seconds loading the pair verifier and judging pairs (0: none)."),
-        _f("seconds_cluster", pa.float64(), "Seconds clustering the (verified) pairs."),
+        _f("seconds_cluster", pa.float64(), "Seconds clustering the linked pairs."),
         _f("seconds_write", pa.float64(), "Seconds building and staging the tables and the index."),
         _f("seconds_total", pa.float64(), "Seconds from start to commit."),
         _f(
@@ -180,7 +183,19 @@ PARAGRAPHS = pa.schema(
             "Why not clustered: 'short' or 'boilerplate'; null if clustered.",
             True,
         ),
-        _f("cluster_id", pa.string(), "Cluster of near-duplicates; null when unclustered.", True),
+        _f(
+            "cluster_id",
+            pa.string(),
+            "Cluster of paragraphs reporting the same fact; null when unclustered.",
+            True,
+        ),
+        _f(
+            "link",
+            pa.string(),
+            "How the member shares its cluster's reporting: 'representative'; 'copy' (its wording, through "
+            "copies of copies); 'rewrite' (the same fact in other words); null when unclustered.",
+            True,
+        ),
         _f("similarity_to_representative", pa.float32(), "Cosine to the cluster's representative.", True),
     ]
 )
@@ -194,10 +209,22 @@ CLUSTERS = pa.schema(
         _f("n_articles", pa.int32(), "Distinct articles among the members."),
         _f("n_outlets", pa.int32(), "Distinct outlets among the members."),
         _f("outlets", pa.list_(pa.string()), "Distinct outlets, sorted."),
-        _f("representative_paragraph_id", pa.string(), "Member with the highest mean cosine to the others."),
+        _f(
+            "link",
+            pa.string(),
+            "'copy' when every member copies the representative's wording, else 'rewrite' (some member "
+            "reports the same fact in other words).",
+        ),
+        _f("n_copies", pa.int32(), "Members other than the representative that copy its wording."),
+        _f("n_rewrites", pa.int32(), "Members that report the same fact in other words."),
+        _f(
+            "representative_paragraph_id",
+            pa.string(),
+            "Member with the most link weight to the others (identical text counting fully).",
+        ),
         _f("representative_text", pa.string(), "Text of the representative."),
         _f("mean_similarity", pa.float32(), "Mean cosine of the other members to the representative."),
-        _f("min_similarity", pa.float32(), "Lowest cosine of a member to the representative (>= threshold)."),
+        _f("min_similarity", pa.float32(), "Lowest cosine of a member to the representative."),
         _f("first_published_at", _TS, "Earliest publication time among member articles.", True),
         _f("first_outlet", pa.string(), "Outlet of the earliest member article; null without dates.", True),
     ]
@@ -208,15 +235,26 @@ PAIRS = pa.schema(
         _RUN_ID,
         _f("paragraph_id_a", pa.string(), "Lesser paragraph id of the pair."),
         _f("paragraph_id_b", pa.string(), "Greater paragraph id of the pair."),
-        _f("similarity", pa.float32(), "Cosine similarity (>= cluster.threshold)."),
+        _f("similarity", pa.float32(), "Cosine similarity of the two paragraphs' vectors."),
         _f("cross_outlet", pa.bool_(), "The two paragraphs come from different outlets."),
+        _f(
+            "same_fact_probability",
+            pa.float32(),
+            "The same-fact model's probability that both report the same fact (match.model).",
+        ),
+        _f(
+            "link",
+            pa.string(),
+            "'copy' (most wording shared), 'rewrite' (the same fact in other words) or null: not the same "
+            "reporting (another fact, a sister fact, or numbers or weekdays that conflict).",
+            True,
+        ),
         _f("cluster_id", pa.string(), "Cluster holding both paragraphs; null otherwise.", True),
         _f(
             "verifier_probability",
             pa.float32(),
-            "The pair verifier's probability that both report the same thing (verify.model); pairs under "
-            "verify.min_probability are not clustered. Null: not judged (no verifier, or cosine >= "
-            "cluster.copy_similarity).",
+            "The pair verifier's probability that both report the same thing (verify.model); rewrites under "
+            "verify.min_probability are not linked. Null: not judged (no verifier, or a copy).",
             True,
         ),
     ]

@@ -1,8 +1,9 @@
-"""Plain-text utilities the job and its benchmarks share: normalising, splitting into paragraphs and
-sentences, counting words."""
+"""Plain-text utilities the job and its benchmarks share: cleaning markup, normalising, stripping what
+outlets add around wire text, splitting into paragraphs and sentences, counting words."""
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 
@@ -43,6 +44,48 @@ _NOT_AN_END = re.compile(
     r"(?:\b[A-Z]\.|\b(?:Mr|Mrs|Ms|Dr|St|Co|Corp|Inc|Ltd|Bros|Jan|Feb|Mar|Apr|Aug|Sept?|Oct|Nov|Dec|No|Gen|Gov"
     r"|Sen|Rep|Lt|Col|vs)\.)$"
 )
+
+
+# Markup that reaches feeds as text: tags, and entities whose "&" a feed turned into a space (AG News writes
+# "It #39;s" for "It's" and " #36;10" for "$10"): the space goes with the entity.
+_TAG = re.compile(r"<(?:[A-Za-z/!][^<>]{0,300})>")
+_BARE_ENTITY = re.compile(r"(?<!&) ?#(\d{2,5});")
+# What outlets put in front of the same wire text, up to a dash: a dateline ("BAGHDAD, Iraq", "NEW YORK,
+# March 3"), a source ("AP", "SPACE.com", "(Reuters)"), a byline ("By Jane Doe, Reuters"). Places and sources
+# are written in capitals or named in brackets, so "Trump - the president said" keeps its first word.
+_BYLINE = r"(?:By [A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,3}[,;]? )?"
+# Capitals, with at most a final dot per word ("ST. LOUIS"), so "U.S. - China talks" stays whole.
+_SOURCE = r"(?:[A-Z][A-Z'&]+\.?(?:[ -][A-Z][A-Z'&]+\.?){0,3}|[A-Z][A-Za-z]+\.com)"
+_REGION = r"(?:, [A-Z][A-Za-z.]+(?: [A-Z][A-Za-z.]+){0,2})?(?:, [A-Z][a-z]{2,8}\.? \d{1,2})?"
+_AGENCY = r"\([A-Z][\w.&' ]{1,30}\)"
+_LEAD = re.compile(
+    rf"^(?:{_BYLINE}(?:{_SOURCE}{_REGION}(?:\s*{_AGENCY})?|{_AGENCY})|By [^-\u2013\u2014]{{3,60}}?)"
+    r"\s*(?:--|[-\u2013\u2014])\s+"
+)
+_TRAILING_ELLIPSIS = re.compile(r"\s*(?:\.{3,}|\u2026)\s*$")
+
+
+def clean_markup(text: str) -> str:
+    """``text`` with HTML entities decoded and tags removed (what a feed's HTML leaves in its text)."""
+    if "&" in text or "#" in text:
+        text = html.unescape(_BARE_ENTITY.sub(lambda m: f"&#{m.group(1)};", text))
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    return text
+
+
+def strip_wire_marks(text: str) -> str:
+    """A normalised paragraph without the dateline, agency tag or byline in front of it and a trailing
+    ellipsis: the marks outlets add to or cut from the same wire text, which must not make copies differ.
+
+    Only a lead of at most 80 characters that ends in a dash counts.
+    """
+    for _ in range(2):  # "SPACE.com - TORONTO, Canada -- A second team": a source, then a dateline
+        match = _LEAD.match(text)
+        if not match or match.end() > 80 or match.end() == len(text):
+            break
+        text = text[match.end() :]
+    return _TRAILING_ELLIPSIS.sub("", text)
 
 
 def normalize(text: str) -> str:

@@ -32,12 +32,19 @@ def run_on_seeds(tmp_path: Path, *extra: str) -> list[str]:
 
 
 def test_console_script_runs_the_default_config_with_overrides(tmp_path: Path) -> None:
-    extra = ["--run-date", "2025-11-23", "--set", "cluster.threshold=0.76", "--set", "embed.progress=false"]
+    extra = [
+        "--run-date",
+        "2025-11-23",
+        "--set",
+        "match.candidate_similarity=0.56",
+        "--set",
+        "embed.progress=false",
+    ]
     done = newsdedup(*run_on_seeds(tmp_path, *extra), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("run ") and "5 articles" in done.stdout
     runs = pq.read_table(tmp_path / "out" / "runs").to_pylist()
-    assert len(runs) == 1 and '"threshold":0.76' in runs[0]["config_json"]
+    assert len(runs) == 1 and '"candidate_similarity":0.56' in runs[0]["config_json"]
     assert (tmp_path / "out" / "runs" / "run_date=2025-11-23").is_dir()
     assert any((tmp_path / "out" / "_index" / "run_date=2025-11-23").glob("*.faiss"))
 
@@ -45,8 +52,8 @@ def test_console_script_runs_the_default_config_with_overrides(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--set", "cluster.threshold=2"], "cluster.threshold"),
-        (["--set", "clustr.threshold=0.8"], "clustr: unknown key"),
+        (["--set", "match.candidate_similarity=2"], "match.candidate_similarity"),
+        (["--set", "mtch.candidate_similarity=0.8"], "mtch: unknown key"),
         (["--input", "does/not/exist"], "input path does/not/exist does not exist"),
         (["--set", "embed.model=not-a-packaged-model"], "not available offline"),
         (["--run-date", "yesterday"], "YYYY-MM-DD"),

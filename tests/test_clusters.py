@@ -2,11 +2,11 @@ import hdbscan
 import numpy as np
 import scipy.sparse as sp
 
-from embeddings.index import Neighbours, build_index, search
-from jobs.clusters import attach_unclustered, cluster_pairs, split_to_representative
+from embeddings.index import Neighbours
+from jobs.clusters import attach_unclustered, average_linkage, cluster_pairs
 from jobs.config import ClusterConfig
 from jobs.pairs import Pairs, threshold_pairs, within_days
-from tests.conftest import index_settings
+from jobs.same_fact import COPY, NOT_SAME, REWRITE, VETOED
 
 
 def unit(rows: list[list[float]]) -> np.ndarray:
@@ -14,13 +14,23 @@ def unit(rows: list[list[float]]) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def at_angle(cos: float) -> list[float]:
-    """A 3-d unit vector whose cosine to (1, 0, 0) is ``cos``."""
-    return [cos, float(np.sqrt(1 - cos**2)), 0.0]
+def judged(links: list[tuple[int, int, float | str]]) -> Pairs:
+    """Judged pairs: a weight is a rewrite (or, under 0.5, not the same) at that probability; "copy" is a
+    copy, "veto" a pair ruled out by a conflict."""
+    a = np.array([min(x, y) for x, y, _ in links], dtype=np.int64)
+    b = np.array([max(x, y) for x, y, _ in links], dtype=np.int64)
+    link = [
+        COPY if w == "copy" else VETOED if w == "veto" else REWRITE if w >= 0.5 else NOT_SAME
+        for *_, w in links
+    ]
+    p = [0.99 if w in ("copy", "veto") else w for *_, w in links]
+    return Pairs(a, b, np.array(p, np.float32), np.array(p, np.float32), np.array(link, np.int8))
 
 
-def pairs_of(vectors: np.ndarray, threshold: float, k: int = 10) -> Pairs:
-    return threshold_pairs(search(build_index(vectors, **index_settings(kind="flat")), vectors, k), threshold)
+def clusters_of(pairs: Pairs, n: int, texts: list[int] | None = None, **config: object) -> list[list[int]]:
+    vectors = unit(np.random.default_rng(0).standard_normal((n, 8)).tolist())
+    ids = np.arange(n) if texts is None else np.array(texts)
+    return [c.members.tolist() for c in cluster_pairs(pairs, vectors, ids, ClusterConfig(**config))]
 
 
 def test_threshold_pairs_keep_each_pair_once_at_or_above_threshold() -> None:
@@ -45,85 +55,67 @@ def test_pairs_published_too_far_apart_are_left_out_and_undated_ones_kept() -> N
     assert kept.probability is None
 
 
-def test_exact_duplicates_stay_together() -> None:
-    # Zero distances must not vanish from the sparse graph (they would split copies apart).
-    vectors = unit([[1, 0, 0]] * 5 + [[0, 1, 0]] * 3 + [[0, 0, 1]])
-    clusters = cluster_pairs(pairs_of(vectors, 0.9), vectors, ClusterConfig(threshold=0.9))
-    assert [c.members.tolist() for c in clusters] == [[0, 1, 2, 3, 4], [5, 6, 7]]
-    np.testing.assert_allclose(clusters[0].similarity, 1.0, atol=1e-6)
+def test_copies_stay_together_and_components_come_in_stable_order() -> None:
+    # Copy distances are floored above 0: a zero would vanish from the sparse graph and split copies apart.
+    copies = [(i, j, "copy") for i in range(5) for j in range(i + 1, 5)] + [(6, 7, "copy"), (7, 8, "copy")]
+    assert clusters_of(judged([*copies, (5, 9, 0.3)]), 10) == [[0, 1, 2, 3, 4], [6, 7, 8]]
 
 
-def test_separate_components_give_separate_clusters_in_stable_order() -> None:
-    vectors = unit([at_angle(1.0), [0, 0, 1], at_angle(0.95), [0.05, 0, 1], [0, 1, 0]])
-    clusters = cluster_pairs(pairs_of(vectors, 0.9), vectors, ClusterConfig(threshold=0.9))
-    assert [c.members.tolist() for c in clusters] == [[0, 2], [1, 3]]
+def test_a_group_of_copies_is_one_cluster() -> None:
+    # HDBSCAN's stability grows with 1/distance: were copies not equally close, the tightest pair of these
+    # seven copies would win and five would be left unclustered.
+    pairs = judged([(i, j, "copy") for i in range(7) for j in range(i + 1, 7)])
+    assert clusters_of(pairs, 7) == [list(range(7))]
 
 
-def test_every_member_is_within_threshold_of_its_representative() -> None:
-    # A chain 0..90 degrees in 10-degree steps: neighbours are similar, the ends are not.
-    angles = np.radians(np.arange(0, 100, 10))
-    vectors = unit([[np.cos(a), np.sin(a), 0] for a in angles])
-    threshold = float(np.cos(np.radians(25)))
-    clusters = cluster_pairs(pairs_of(vectors, threshold), vectors, ClusterConfig(threshold=threshold))
-    # The medoid (40 degrees) keeps 20..60; the rest regroups around 70 and around 0.
-    assert [c.members.tolist() for c in clusters] == [[0, 1], [2, 3, 4, 5, 6], [7, 8, 9]]
-    assert [c.representative for c in clusters] == [0, 4, 7]  # the pair ties: its earlier member
-    for cluster in clusters:
-        sims = vectors[cluster.members] @ vectors[cluster.representative]
-        assert (sims >= threshold - 1e-6).all()
-        np.testing.assert_allclose(cluster.similarity, sims, atol=1e-6)
+def test_a_paragraph_touching_two_facts_does_not_chain_them() -> None:
+    # B (a summary) is linked to A (one fact) and to C (another fact); A and C were judged unrelated.
+    pairs = judged([(0, 1, 0.9), (1, 2, 0.8), (0, 2, 0.1)])
+    assert clusters_of(pairs, 3) == [[0, 1]]
+    # Judged the same all round, they are one fact.
+    assert clusters_of(judged([(0, 1, 0.9), (1, 2, 0.8), (0, 2, 0.6)]), 3) == [[0, 1, 2]]
+    # A conflict counts against, whatever the model said.
+    assert clusters_of(judged([(0, 1, 0.9), (1, 2, 0.8), (0, 2, "veto")]), 3) == [[0, 1]]
 
 
-def near_copies(n: int, noise: float, seed: int = 0) -> np.ndarray:
-    """``n`` lightly edited copies of one 384-d vector (pairwise cosine about 1 - noise**2 / 2)."""
-    rng = np.random.default_rng(seed)
-    base = rng.standard_normal(384)
-    return unit((base + noise * np.linalg.norm(base) / np.sqrt(384) * rng.standard_normal((n, 384))).tolist())
-
-
-def test_a_group_of_near_copies_is_one_cluster() -> None:
-    # HDBSCAN's stability grows with 1/distance: without the copy_similarity floor the tightest pair of
-    # these seven copies won and five were left unclustered.
-    vectors = near_copies(7, 0.08)
-    assert (vectors @ vectors.T).min() > 0.99
-    clusters = cluster_pairs(pairs_of(vectors, 0.75), vectors, ClusterConfig(threshold=0.75))
-    assert [c.members.tolist() for c in clusters] == [list(range(7))]
+def test_copies_count_as_one_wording_when_coherence_is_weighed() -> None:
+    # Six copies linked in a chain (the neighbours found each only next to the next) and a rewrite linked to
+    # one of them: the rewrite's evidence is one link to one wording, not five missing links.
+    chain = [(i, i + 1, "copy") for i in range(5)]
+    assert clusters_of(judged([*chain, (0, 6, 0.8)]), 7) == [list(range(7))]
+    # Identical texts are one wording too, linked or not: the rewrite of text 0 joins all its copies.
+    assert clusters_of(judged([(0, 1, 0.8), (0, 2, 0.8)]), 4, texts=[0, 1, 1, 1]) == [[0, 1, 2]]
+    # Rewrites are not one wording: a chain of rewrites with nothing judged between its ends splits.
+    assert clusters_of(judged([(i, i + 1, 0.8) for i in range(5)]), 6) == [[0, 1], [2, 3], [4, 5]]
 
 
 def test_min_samples_above_one_works_on_the_sparse_graph() -> None:
     # hdbscan needs min_samples neighbours per point on a sparse graph; the group of three has only two.
-    vectors = np.vstack([near_copies(5, 0.05), near_copies(3, 0.05, seed=1)])
-    pairs = pairs_of(vectors, 0.75)
+    links = [(i, j, "copy") for i in range(5) for j in range(i + 1, 5)]
+    links += [(5, 6, 0.9), (6, 7, 0.9), (5, 7, 0.9)]
     for min_samples in (1, 2, 3, 5):
-        clusters = cluster_pairs(pairs, vectors, ClusterConfig(threshold=0.75, min_samples=min_samples))
-        assert [c.members.tolist() for c in clusters] == [[0, 1, 2, 3, 4], [5, 6, 7]], min_samples
+        assert clusters_of(judged(links), 8, min_samples=min_samples) == [[0, 1, 2, 3, 4], [5, 6, 7]], (
+            min_samples
+        )
 
 
-def test_split_to_representative_peels_off_far_members() -> None:
-    vectors = unit([at_angle(1.0), at_angle(0.99), at_angle(0.97), [0, 0, 1], [0.1, 0, 1]])
-    clusters = split_to_representative(np.arange(5), vectors, 0.9, min_cluster_size=2)
-    assert sorted(c.members.tolist() for c in clusters) == [[0, 1, 2], [3, 4]]
-    assert clusters[0].representative == 1  # the medoid of the three
+def test_a_rewrite_looser_than_its_group_of_copies_is_attached() -> None:
+    # Four copies and a rewrite of them at 0.95: HDBSCAN keeps the tight four at the densest level and
+    # leaves the fifth unclustered; attaching (links of min_link or more) gives it back to its group.
+    links = [(i, j, "copy") for i in range(4) for j in range(i + 1, 4)] + [(i, 4, 0.95) for i in range(4)]
+    assert clusters_of(judged(links), 5) == [[0, 1, 2, 3, 4]]
+    # A link looser than min_link stays out: HDBSCAN's judgement holds.
+    assert clusters_of(judged(links), 5, min_link=0.96) == [[0, 1, 2, 3]]
 
 
-def test_copies_looser_than_their_group_are_attached() -> None:
-    # Four exact copies and one copy with typos at cosine 0.95: HDBSCAN keeps the tight four at the densest
-    # level and leaves the fifth unclustered; attaching (links >= 0.9) gives it back to its group.
-    vectors = unit([at_angle(1.0)] * 4 + [at_angle(0.95), [0, 0, 1]])
-    pairs = pairs_of(vectors, 0.75)
-    assert [
-        c.members.tolist()
-        for c in cluster_pairs(pairs, vectors, ClusterConfig(threshold=0.75, attach_similarity=None))
-    ] == [[0, 1, 2, 3]]
-    assert [
-        c.members.tolist()
-        for c in cluster_pairs(pairs, vectors, ClusterConfig(threshold=0.75, attach_similarity=0.9))
-    ] == [[0, 1, 2, 3, 4]]
-    # A looser link than attach_similarity stays out: HDBSCAN's judgement holds for topic-level links.
-    assert [
-        c.members.tolist()
-        for c in cluster_pairs(pairs, vectors, ClusterConfig(threshold=0.75, attach_similarity=0.96))
-    ] == [[0, 1, 2, 3]]
+def test_the_representative_has_the_most_link_weight_and_ties_go_to_the_earliest() -> None:
+    vectors = unit(np.random.default_rng(1).standard_normal((4, 8)).tolist())
+    pairs = judged([(0, 1, 0.9), (1, 2, 0.9), (1, 3, 0.9), (0, 2, 0.7), (2, 3, 0.7), (0, 3, 0.6)])
+    (cluster,) = cluster_pairs(pairs, vectors, np.arange(4), ClusterConfig())
+    assert cluster.representative == 1
+    np.testing.assert_allclose(cluster.similarity, vectors[[0, 1, 2, 3]] @ vectors[1], atol=1e-6)
+    (pair,) = cluster_pairs(judged([(2, 3, 0.9)]), vectors, np.arange(4), ClusterConfig())
+    assert pair.representative == 2
 
 
 def test_attach_follows_the_strongest_links_and_groups_the_rest() -> None:
@@ -147,7 +139,7 @@ def test_attach_follows_the_strongest_links_and_groups_the_rest() -> None:
 
 def test_hdbscan_keeps_a_lone_pair_whole() -> None:
     # cluster_pairs skips HDBSCAN on two-member components because this always holds.
-    for distance in (0.02, 0.1, 0.2499):
+    for distance in (0.02, 0.1, 0.4999):
         graph = sp.csr_matrix(np.array([[0, distance], [distance, 0]]))
         for min_samples in (1, 2, 5):
             model = hdbscan.HDBSCAN(
@@ -155,39 +147,65 @@ def test_hdbscan_keeps_a_lone_pair_whole() -> None:
                 min_cluster_size=2,
                 min_samples=min_samples,
                 allow_single_cluster=True,
-                max_dist=0.25,
+                max_dist=1.0,
             )
             assert model.fit(graph).labels_.tolist() == [0, 0]
 
 
 def test_components_are_clustered_as_with_the_whole_graph() -> None:
     # cluster_pairs builds each component's graph from its own pairs; the reference slices the whole graph
-    # and fits the HDBSCAN estimator per component, as cluster_pairs once did.
-    spec = [(2, 0.3), (4, 0.45), (8, 0.52)] * 8  # (copies, noise): pairs, and groups HDBSCAN splits
-    vectors = np.vstack([near_copies(size, noise, seed) for seed, (size, noise) in enumerate(spec)])
-    vectors = vectors[np.random.default_rng(0).permutation(len(vectors))]
-    pairs = pairs_of(vectors, 0.75)
-    n = len(vectors)
-    graph = sp.coo_matrix(
-        (np.maximum(1 - pairs.similarity.astype(np.float64), 0.02), (pairs.a, pairs.b)), (n, n)
-    )
+    # and fits the HDBSCAN estimator per component, attaches and splits as cluster_pairs does.
+    rng = np.random.default_rng(0)
+    n = 60
+    links = [(int(i), int(j), float(rng.uniform(0.3, 1.0))) for i, j in rng.integers(0, n, (90, 2)) if i != j]
+    links = list({(min(i, j), max(i, j)): w for i, j, w in links}.items())
+    pairs = judged([(i, j, w) for (i, j), w in links])
+    config = ClusterConfig()
+    weight = pairs.weight()
+    linked = pairs.linked_mask()
+    graph = sp.coo_matrix((np.maximum(1 - weight[linked], 0.02), (pairs.a[linked], pairs.b[linked])), (n, n))
     graph = graph.tocsr().maximum(graph.T).tocsr()
     _, component = sp.csgraph.connected_components(graph, directed=False)
     expected = []
     for label in np.unique(component):
         nodes = np.flatnonzero(component == label)
+        if len(nodes) < 2:
+            continue
         sub = graph[nodes][:, nodes]
-        model = hdbscan.HDBSCAN(
-            metric="precomputed", min_cluster_size=2, min_samples=1, allow_single_cluster=True, max_dist=0.25
-        )
-        found = attach_unclustered(model.fit(sub).labels_, sub, 0.2)
+        if len(nodes) == 2:
+            found = np.zeros(2, int)
+        else:
+            model = hdbscan.HDBSCAN(
+                metric="precomputed",
+                min_cluster_size=2,
+                min_samples=1,
+                allow_single_cluster=True,
+                max_dist=1.0,
+            )
+            found = attach_unclustered(model.fit(sub).labels_, sub, 1 - config.min_link)
+        # Coherence: average linkage over every judged pair between the group's members.
         for group in np.unique(found[found >= 0]):
-            expected += split_to_representative(nodes[found == group], vectors, 0.75, 2)
-    expected.sort(key=lambda c: int(c.members[0]))
-    clusters = cluster_pairs(pairs, vectors, ClusterConfig(threshold=0.75))
-    assert len({len(c.members) for c in clusters}) >= 5
-    assert [(c.members.tolist(), c.representative) for c in clusters] == [
-        (c.members.tolist(), c.representative) for c in expected
-    ]
-    for got, want in zip(clusters, expected, strict=True):
-        np.testing.assert_array_equal(got.similarity, want.similarity)
+            members = nodes[found == group]
+            inside = np.isin(pairs.a, members) & np.isin(pairs.b, members)
+            strength = {
+                (int(x), int(y)): float(w)
+                for x, y, w in zip(pairs.a[inside], pairs.b[inside], weight[inside], strict=True)
+            }
+            local = {int(m): k for k, m in enumerate(members.tolist())}
+            labels = average_linkage(
+                len(members), {(local[x], local[y]): w for (x, y), w in strength.items()}, config.min_link
+            )
+            expected += [
+                sorted(members[labels == lab].tolist())
+                for lab in np.unique(labels)
+                if (labels == lab).sum() >= 2
+            ]
+    expected.sort()
+    got = clusters_of(pairs, n)
+    assert len(got) >= 5
+    assert got == expected
+
+
+def test_two_facts_bridged_by_a_looser_link_are_two_clusters() -> None:
+    # Two tight pairs and a looser link between them: HDBSCAN separates the dense groups.
+    assert clusters_of(judged([(0, 1, 0.95), (2, 3, 0.95), (1, 2, 0.6)]), 4) == [[0, 1], [2, 3]]

@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from jobs.config import ConfigError, JobConfig, load_config
+from jobs.same_fact import SameFactModel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,17 +26,19 @@ def test_default_yaml_documents_every_key_with_its_default() -> None:
 
 def test_overrides_are_typed_and_validated(tmp_path: Path) -> None:
     config = load_config(
-        ROOT / "configs" / "default.yaml", ["cluster.threshold=0.8", "index.k=5", "run_date=2025-01-02"]
+        ROOT / "configs" / "default.yaml",
+        ["match.candidate_similarity=0.6", "index.k=5", "run_date=2025-01-02", "match.min_probability=0.7"],
     )
-    assert config.cluster.threshold == 0.8
+    assert config.match.candidate_similarity == 0.6
+    assert config.match.min_probability == 0.7
     assert config.index.k == 5
     assert str(config.run_date) == "2025-01-02"
-    with pytest.raises(ConfigError, match=r"cluster\.threshold"):
-        load_config(None, ["cluster.threshold=1.5"])
-    with pytest.raises(ConfigError, match="copy_similarity"):
-        load_config(None, ["cluster.threshold=0.99"])
+    with pytest.raises(ConfigError, match=r"match\.candidate_similarity"):
+        load_config(None, ["match.candidate_similarity=1.5"])
+    with pytest.raises(ConfigError, match=r"cluster\.min_link"):
+        load_config(None, ["cluster.min_link=0"])
     with pytest.raises(ConfigError, match="expected key=value"):
-        load_config(None, ["cluster.threshold"])
+        load_config(None, ["match.candidate_similarity"])
 
 
 def test_unknown_key_is_an_error_naming_the_key(tmp_path: Path) -> None:
@@ -56,7 +59,7 @@ def test_bad_files_and_values_say_what_to_do(tmp_path: Path) -> None:
 
 def test_config_hash_follows_content() -> None:
     assert JobConfig().config_hash() == JobConfig().config_hash()
-    assert JobConfig().config_hash() != load_config(None, ["cluster.threshold=0.9"]).config_hash()
+    assert JobConfig().config_hash() != load_config(None, ["match.candidate_similarity=0.9"]).config_hash()
 
 
 def test_plain_values_are_not_read_as_yaml() -> None:
@@ -74,4 +77,4 @@ def test_every_shipped_config_loads() -> None:
         [*(ROOT / "configs").glob("*.yaml"), *(ROOT / "benchmarks" / "configs").glob("*.yaml")]
     ):
         config = load_config(path)
-        assert config.cluster.copy_similarity > config.cluster.threshold, path
+        assert SameFactModel.load(config.match.model).weights.size, path

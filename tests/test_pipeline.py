@@ -12,13 +12,14 @@ import pytest
 
 from benchmarks import seeds
 from jobs import commit, tables
-from jobs.config import EmbedConfig
+from jobs.config import EmbedConfig, JobConfig
 from jobs.embed import ConfiguredEncoder
 from jobs.executors import LocalExecutor
 from jobs.pipeline import RunResult
 from jobs.records import InputError
+from jobs.same_fact import SameFactModel
 from jobs.sizing import default_threads, estimate
-from tests.conftest import SEEDS, read, rows, run_on
+from tests.conftest import SEEDS, paragraph, read, rows, run_on
 
 
 def test_all_six_tables_have_the_declared_schema(seeds_run: RunResult) -> None:
@@ -34,10 +35,26 @@ def test_all_six_tables_have_the_declared_schema(seeds_run: RunResult) -> None:
     assert runs.fetchall() == [(seeds_run.run_date, "succeeded", 5)]
 
 
-def test_seeds_findings(seeds_run: RunResult) -> None:
-    # benchmarks/seeds.py says each: the boats and airspace paragraphs clustered across outlets, 004's
-    # airspace paragraph paired with both, 002's ads in no cross-outlet cluster, the credit line boilerplate.
-    assert seeds.findings(seeds_run.output) == dict.fromkeys(seeds.FINDINGS, True)
+def test_seeds_shared_facts(seeds_run: RunResult) -> None:
+    """benchmarks/seeds_facts.yaml labels the facts the five outlets share: four of the five the quality
+    issue names are each in a cross-outlet cluster (the fifth, "land ... very soon", is not yet: docs/quality.md),
+    at most one pair of clustered paragraphs shares no fact, and no boilerplate is in a cross-outlet cluster."""
+    score = seeds.score(seeds_run.output)
+    assert score.missing == ["land_very_soon"]
+    assert len(score.false_links) <= 1 and score.boilerplate_in_cross_outlet == 0
+    # The credit line is flagged, and the pairs table keeps the evidence of the airspace closure in 004.
+    source = paragraph(seeds_run.output, "000", "Source: AlJazeera")
+    assert source["excluded_reason"] == "boilerplate" and source["cluster_id"] is None
+    airspace = paragraph(seeds_run.output, "004", "Venezuelan airspace should be treated as fully closed")
+    judged = {
+        frozenset((p["paragraph_id_a"], p["paragraph_id_b"]))
+        for p in read(seeds_run.output, "pairs").to_pylist()
+    }
+    for other in (("000", "closing Venezuelan airspace"), ("001", "airspace effectively closed")):
+        assert (
+            frozenset((airspace["paragraph_id"], paragraph(seeds_run.output, *other)["paragraph_id"]))
+            in judged
+        )
 
 
 def test_tables_agree_with_each_other(seeds_run: RunResult) -> None:
@@ -49,9 +66,18 @@ def test_tables_agree_with_each_other(seeds_run: RunResult) -> None:
         assert len(members) == c["n_paragraphs"] >= 2
         assert sorted({p["outlet"] for p in members}) == c["outlets"]
         assert c["kind"] == ("cross_outlet" if c["n_outlets"] >= 2 else "single_outlet")
-        assert min(p["similarity_to_representative"] for p in members) >= 0.75 - 1e-6
+        links = [p["link"] for p in members]
+        assert links.count("representative") == 1
+        assert (links.count("copy"), links.count("rewrite")) == (c["n_copies"], c["n_rewrites"])
+        assert c["link"] == ("copy" if c["n_rewrites"] == 0 else "rewrite")
+    cut = SameFactModel.load(JobConfig().match.model).cut
+    cluster_of = {p["paragraph_id"]: p["cluster_id"] for p in paragraphs}
     for pair in read(out, "pairs").to_pylist():
-        assert pair["paragraph_id_a"] < pair["paragraph_id_b"] and pair["similarity"] >= 0.75 - 1e-6
+        a, b = pair["paragraph_id_a"], pair["paragraph_id_b"]
+        assert a < b and pair["link"] in (None, "copy", "rewrite")
+        assert pair["link"] != "rewrite" or pair["same_fact_probability"] >= cut
+        same = cluster_of[a] if cluster_of[a] == cluster_of[b] else None
+        assert pair["cluster_id"] == same
     articles = {a["article_id"]: a for a in read(out, "articles").to_pylist()}
     assert articles["002_9062c7f21478cb24"]["published_at"].isoformat() == "2025-11-21T13:00:00+00:00"
     assert sum(a["n_paragraphs"] for a in articles.values()) == len(paragraphs)
@@ -241,7 +267,7 @@ def test_copies_published_weeks_apart_are_not_linked(encoder, tmp_path: Path) ->
     assert members(windowed) == [["daily", "wire"]]
     assert windowed.counts["n_pairs"] == 1 and windowed.counts["n_pairs_apart"] == 2
     assert read(windowed.output, "runs").column("n_pairs_apart").to_pylist() == [2]
-    unlimited = run_on(data, tmp_path / "unlimited", encoder, "cluster.max_days_apart=null")
+    unlimited = run_on(data, tmp_path / "unlimited", encoder, "match.max_days_apart=null")
     assert members(unlimited) == [["daily", "weekly", "wire"]] and unlimited.counts["n_pairs_apart"] == 0
 
 

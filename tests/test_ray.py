@@ -147,6 +147,7 @@ def test_components_too_large_are_split_and_reported(local_ray, caplog: pytest.L
     """A component larger than max_component_size is split, and reported, on both executors alike."""
     from jobs.clusters import cluster_pairs
     from jobs.pairs import Pairs
+    from jobs.same_fact import REWRITE
 
     rng = np.random.default_rng(0)
 
@@ -154,7 +155,7 @@ def test_components_too_large_are_split_and_reported(local_ray, caplog: pytest.L
         return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
     # Three tight groups of 16 (cosine about 0.97 to their centre) whose centres link in a chain at about
-    # 0.78: one connected component of 48 at threshold 0.75, three groups at 0.79.
+    # 0.78: one connected component of 48 with links of 0.75 or more, three groups with links of 0.79.
     centres = [unit(rng.normal(size=384))]
     for _ in range(2):
         centres.append(unit(centres[-1] + 0.8 * unit(rng.normal(size=384))))
@@ -164,12 +165,15 @@ def test_components_too_large_are_split_and_reported(local_ray, caplog: pytest.L
     sims = vectors @ vectors.T
     a, b = np.triu_indices(len(vectors), 1)
     keep = sims[a, b] >= 0.75
-    pairs = Pairs(a[keep], b[keep], sims[a, b][keep].astype(np.float32))
+    similarity = sims[a, b][keep].astype(np.float32)
+    # Every pair judged a rewrite at its cosine: the groups are linked tighter inside than between.
+    pairs = Pairs(a[keep], b[keep], similarity, similarity, np.full(similarity.shape, REWRITE, np.int8))
     config = load_config(None)
     executor = RayExecutor(config.ray, threads=2)
-    settings = ClusterConfig(threshold=0.75, max_component_size=20)
-    local = cluster_pairs(pairs, vectors, settings)
-    distributed = cluster_pairs(pairs, vectors, settings, map=executor.map, shards=2)
+    settings = ClusterConfig(max_component_size=20)
+    texts = np.arange(len(vectors))
+    local = cluster_pairs(pairs, vectors, texts, settings)
+    distributed = cluster_pairs(pairs, vectors, texts, settings, map=executor.map, shards=2)
     assert "a component of 48 paragraphs" in caplog.text
     assert [c.members.tolist() for c in local] == [c.members.tolist() for c in distributed]
     assert [c.members.tolist() for c in local] == [list(range(i, i + 16)) for i in (0, 16, 32)]

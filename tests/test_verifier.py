@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import numpy as np
-import pyarrow.compute as pc
 import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
@@ -13,7 +12,8 @@ from embeddings.models import ModelError, resolve_adapter, resolve_model_path
 from embeddings.verifier import PairVerifier
 from jobs.config import VerifyConfig
 from jobs.pairs import Pairs, verify_pairs
-from tests.conftest import DIFFERENT, SAME, paragraph, read, run_on
+from jobs.same_fact import COPY, REWRITE, VETOED
+from tests.conftest import DIFFERENT, SAME, read, run_on
 
 SHIPPED = "all-MiniLM-L6-v2-verifier"
 BATCH_SIZE = VerifyConfig().batch_size  # the job's own
@@ -73,15 +73,22 @@ def test_verify_pairs_matches_paragraphs_by_their_sentences() -> None:
         "The carrier arrived in the Caribbean last week after a long voyage.",
         "Officials at the scene gave no names of the dead. The strikes killed 83 people.",
     ]
-    pairs = Pairs(np.array([0, 0, 0]), np.array([1, 2, 3]), np.array([0.9, 0.8, 0.99], dtype=np.float32))
+    similarity = np.array([0.9, 0.8, 0.99], dtype=np.float32)
+    pairs = Pairs(
+        np.array([0, 0, 0]),
+        np.array([1, 2, 3]),
+        similarity,
+        similarity,
+        np.array([REWRITE, REWRITE, COPY], np.int8),
+    )
     asked: list[tuple[str, str]] = []
 
     def score(a: list[str], b: list[str]) -> np.ndarray:
         asked.extend(zip(a, b, strict=True))
         return np.array([0.9 if "83" in x and "83" in y else 0.2 for x, y in zip(a, b, strict=True)])
 
-    judged = verify_pairs(pairs, texts, score, below=0.98, min_probability=0.5, max_sentence_pairs=3)
-    # Pair 0-3 is a copy (cosine >= 0.98): never judged. Pair 0-1: the sentence pair with most words in
+    judged = verify_pairs(pairs, texts, score, min_probability=0.5, max_sentence_pairs=3)
+    # Pair 0-3 is a copy: never judged. Pair 0-1: the sentence pair with most words in
     # common comes first (the same sentence about the names), then the one about the 83 dead, accepted.
     assert np.isnan(judged.probability[2])
     assert judged.probability[:2].tolist() == pytest.approx([0.9, 0.2])
@@ -90,34 +97,26 @@ def test_verify_pairs_matches_paragraphs_by_their_sentences() -> None:
     assert ("The strikes killed 83 people.", "At least 83 died in the strikes.") in asked
     # Pair 0-2 has one sentence on one side: its two sentence pairs are both tried, both rejected.
     assert len(asked) == 4 and len(set(asked)) == 4
-    kept = judged.accepted(0.5)
-    assert kept.a.tolist() == [0, 0] and kept.b.tolist() == [1, 3]
-    assert pairs.accepted(0.5) is pairs  # no verifier ran: every pair stays
-    once = verify_pairs(pairs, texts, score, below=0.98, min_probability=0.5, max_sentence_pairs=1)
+    assert judged.linked_mask().tolist() == [True, False, True]  # the rejected rewrite is no longer linked
+    assert judged.link.tolist() == [REWRITE, VETOED, COPY] and pairs.probability is None
+    once = verify_pairs(pairs, texts, score, min_probability=0.5, max_sentence_pairs=1)
     assert once.probability[:2].tolist() == pytest.approx([0.2, 0.2])
 
 
 def test_job_with_verifier_keeps_rejected_pairs_as_evidence_only(encoder, tmp_path: Path) -> None:
-    result = run_on(SEEDS, tmp_path / "out", encoder, f"verify.model={SHIPPED}", "cluster.threshold=0.6")
+    result = run_on(SEEDS, tmp_path / "out", encoder, f"verify.model={SHIPPED}", "match.min_probability=0.3")
     pairs = read(result.output, "pairs")
     runs = read(result.output, "runs").to_pylist()[0]
-    probability = pairs.column("verifier_probability")
-    judged = pc.is_valid(probability)
-    assert pc.all(pc.invert(judged) == pc.greater_equal(pairs.column("similarity"), 0.98)).as_py()
-    rejected = pairs.filter(pc.less(probability, 0.5))
-    assert runs["n_pairs_rejected"] == rejected.num_rows > 0 and runs["seconds_verify"] > 0
-    # What the verifier is for: 004's executive summary touches every fact and sits at cosine 0.78 to 001's
-    # paragraph on the carrier, which the default config clusters (README); read together, they differ.
-    summary = paragraph(result.output, "004", "reported ultimatum to Venezuelan leader")
-    carrier = paragraph(result.output, "001", "This pronouncement, made while")
-    link = [
-        r
-        for r in pairs.to_pylist()
-        if {r["paragraph_id_a"], r["paragraph_id_b"]} == {summary["paragraph_id"], carrier["paragraph_id"]}
-    ]
-    assert len(link) == 1 and link[0]["similarity"] > 0.75 and link[0]["verifier_probability"] < 0.5
-    assert summary["cluster_id"] is None or summary["cluster_id"] != carrier["cluster_id"]
-    # Clusters grow from accepted pairs only: a rejected pair shares a cluster only through accepted links.
+    rows_ = pairs.to_pylist()
+    # The verifier judges what the same-fact model called a rewrite, never a copy; a rewrite it rejects
+    # stays in the pairs table with its probability, no longer linked.
+    judged = [r for r in rows_ if r["verifier_probability"] is not None]
+    assert judged and all(r["link"] != "copy" for r in judged)
+    rejected = [r for r in judged if r["verifier_probability"] < 0.5]
+    assert all(r["link"] is None for r in rejected)
+    assert all(r["link"] == "rewrite" for r in judged if r["verifier_probability"] >= 0.5)
+    assert runs["n_pairs_rejected"] == len(rejected) > 0 and runs["seconds_verify"] > 0
+    # Clusters grow from linked pairs only: a rejected pair shares a cluster only through linked ones.
     parent: dict[str, str] = {}
 
     def root(x: str) -> str:
@@ -125,10 +124,10 @@ def test_job_with_verifier_keeps_rejected_pairs_as_evidence_only(encoder, tmp_pa
             x = parent[x]
         return x
 
-    for r in pairs.to_pylist():
-        if r["verifier_probability"] is None or r["verifier_probability"] >= 0.5:
+    for r in rows_:
+        if r["link"] is not None:
             parent[root(r["paragraph_id_a"])] = root(r["paragraph_id_b"])
-    for r in rejected.to_pylist():
+    for r in rejected:
         if r["cluster_id"] is not None:
             assert root(r["paragraph_id_a"]) == root(r["paragraph_id_b"])
 
