@@ -165,7 +165,7 @@ def _run(
         )
         info.update(vectors=index.ntotal, candidates=len(pairs), apart=n_apart)
 
-    with watch.stage("match") as info:
+    with watch.stage("match") as info, _cache_errors(_cache_folder(config)):  # it embeds whole articles too
         pairs = judge_same_fact(
             pairs,
             embedded.texts,
