@@ -8,7 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
-from jobs.config import ConfigError, load_config
+from jobs import commit
+from jobs.config import ConfigError, JobConfig, load_config
 
 log = logging.getLogger("newsdedup")
 
@@ -28,7 +29,11 @@ def _parser() -> argparse.ArgumentParser:
         "export-model",
         help="prepare the configured model ahead of a run (the ONNX export of embed.backend onnx / onnx-int8)",
     )
-    for command in (run, export):
+    repair = commands.add_parser(
+        "repair",
+        help="repair what killed runs left in the output folder (as every run does first) and report its state",
+    )
+    for command in (run, export, repair):
         command.add_argument(
             "--config",
             type=Path,
@@ -45,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.add_argument("--input", help="input path (overrides input.path)")
-    run.add_argument("--output", help="output folder (overrides output.path)")
+    for command in (run, repair):
+        command.add_argument("--output", help="output folder (overrides output.path)")
     run.add_argument("--run-date", help="YYYY-MM-DD the run is for (overrides run_date; default: today, UTC)")
     run.add_argument(
         "--executor", choices=["local", "ray"], help="where the parallel steps run (overrides executor)"
@@ -78,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         config = load_config(args.config, args.overrides, {k: v for k, v in given.items() if v is not None})
+        if args.command == "repair":
+            return _repair(config)
         # Imported here so that `--help` and config errors answer without loading torch.
         from embeddings.models import ModelError
         from jobs.embed import load_encoder
@@ -100,10 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("newsdedup: interrupted; earlier output is untouched", file=sys.stderr)
         return EXIT_FAILED
+    except commit.OutputError as exc:  # its message names the path, what to do, and what became of the output
+        log.debug("failure", exc_info=True)
+        print(f"newsdedup: failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except Exception as exc:
         log.debug("failure", exc_info=True)
+        advice = f"{commit.advice(exc)}; " if isinstance(exc, OSError) else ""
         print(
-            f"newsdedup: failed: {type(exc).__name__}: {exc} (earlier output is untouched; "
+            f"newsdedup: failed: {type(exc).__name__}: {exc} ({advice}earlier output is untouched; "
             "rerun with --log-level DEBUG for the traceback)",
             file=sys.stderr,
         )
@@ -121,6 +134,28 @@ def main(argv: list[str] | None = None) -> int:
         f"-> {result.output}"
     )
     return 0
+
+
+def _repair(config: JobConfig) -> int:
+    """``newsdedup repair``: settle what killed runs left, then report; exit 1 if something is still wrong."""
+    root = config.output.path
+    if not root.is_dir():
+        raise ConfigError(f"output folder {root} does not exist: pass --output or set output.path")
+    done = commit.repair(root, lock_timeout=config.output.lock_timeout, holder="newsdedup repair")
+    state = commit.inspect(root)
+    for line in done.lines() or ["nothing to repair"]:
+        print(f"repaired: {line}")
+    days = ", ".join(f"{day}: {n}" for day, n in state.runs_per_day.items())
+    live = f"; {len(done.staging_in_use)} run(s) in progress" if done.staging_in_use else ""
+    print(
+        f"{root}: {sum(state.runs_per_day.values())} committed run(s) over {len(state.runs_per_day)} day(s)"
+        f"{f' ({days})' if days else ''}{live}"
+    )
+    for problem in state.problems:
+        print(f"problem: {problem}")
+    if not state.problems:
+        print("every committed run is complete")
+    return EXIT_FAILED if state.problems else 0
 
 
 if __name__ == "__main__":

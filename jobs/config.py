@@ -66,6 +66,7 @@ class InputConfig(_Section):
 class OutputConfig(_Section):
     path: Path = Path("output")
     mode: Literal["append", "replace_date"] = "append"
+    lock_timeout: float = Field(600.0, gt=0.0)
 
 
 class ParagraphsConfig(_Section):

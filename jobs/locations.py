@@ -7,6 +7,7 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -109,23 +110,32 @@ def _cannot_open(uri: Location | str, exc: Exception) -> InputError:
     )
 
 
-def walk(root: Location) -> list[Location]:
-    """All files under root, sorted, skipping hidden and underscore-prefixed files and folders."""
+class Listing(NamedTuple):
+    files: list[Location]  # sorted
+    folder_links: list[Location]  # symlinks to folders, not followed (on the local disk), sorted
+
+
+def walk(root: Location) -> Listing:
+    """All files under root, skipping hidden and underscore-prefixed files and folders."""
     if root.filesystem is None:
         # os.walk, as ever on the local disk: unlike a FileSelector, it does not descend into symlinked folders.
-        files = []
+        files, links = [], []
         for folder, subfolders, names in os.walk(root.path):
             subfolders[:] = [name for name in subfolders if not name.startswith((".", "_"))]
+            links.extend(
+                Path(folder, name) for name in subfolders if os.path.islink(os.path.join(folder, name))
+            )
             files.extend(Path(folder, name) for name in names if not name.startswith((".", "_")))
-        return [Location(str(file)) for file in sorted(files)]
+        return Listing([Location(str(f)) for f in sorted(files)], [Location(str(f)) for f in sorted(links)])
     try:
         infos = root.filesystem.get_file_info(pafs.FileSelector(root.path, recursive=True))
     except OSError as exc:
         raise _cannot_open(root, exc) from None
     # Sorted as paths (by folder, then name), as the local files are.
     relatives = sorted(PurePosixPath(info.path).relative_to(root.path) for info in infos if info.is_file)
-    return [
+    files = [
         root.joinpath(relative.as_posix())
         for relative in relatives
         if not any(part.startswith((".", "_")) for part in relative.parts)
     ]
+    return Listing(files, [])

@@ -2,8 +2,8 @@
 write.
 
 Each stage is a function of its own module, called with its inputs, its config section and the executor's
-map or encode; this module only runs them in order, times them, and commits the tables jobs/rows.py builds
-from their results.
+map or encode; this module only runs them in order, times them, and commits (jobs/commit.py) the tables
+jobs/rows.py builds from their results. A run starts by repairing what killed runs left in its output folder.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ import pyarrow.parquet as pq
 from embeddings.encoder import Encoder
 from embeddings.index import index_kind, save_index, set_threads
 from embeddings.models import resolve_adapter
-from jobs import tables
+from jobs import commit, tables
 from jobs.clusters import cluster_pairs
 from jobs.config import ConfigError, JobConfig
 from jobs.embed import Embedder, embed_paragraphs
@@ -94,6 +95,10 @@ def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
     _check_writable(config.output.path, "output.path")
     if config.embed.cache_path is not None:
         _check_writable(config.embed.cache_path, "embed.cache_path")
+    if config.output.path.is_dir():  # a new folder has nothing to repair, and stays unwritten on bad input
+        commit.repair(
+            config.output.path, lock_timeout=config.output.lock_timeout, holder=f"run {run_id} (repairing)"
+        )
     threads = config.threads or default_threads()
     set_threads(threads)
     watch = _Stopwatch()
@@ -140,7 +145,7 @@ def _run(
     embedder = Embedder(
         config.embed, executor.encode, cache_folder=_cache_folder(config), threads=threads, encoder=encoder
     )
-    with watch.stage("embed") as info:
+    with watch.stage("embed") as info, _cache_errors(_cache_folder(config)):
         embedded = embed_paragraphs(
             ingested.articles, paragraphs, excluded, embedder, max_chars=config.paragraphs.max_chars
         )
@@ -160,7 +165,7 @@ def _run(
         )
         info.update(vectors=index.ntotal, candidates=len(pairs), apart=n_apart)
 
-    with watch.stage("match") as info:
+    with watch.stage("match") as info, _cache_errors(_cache_folder(config)):  # it embeds whole articles too
         pairs = judge_same_fact(
             pairs,
             embedded.texts,
@@ -198,7 +203,7 @@ def _run(
     clusters = [cluster.renumbered(embedded.rows) for cluster in clusters]
     pairs = pairs.renumbered(embedded.rows)
 
-    staged = tables.StagedRun(config.output.path, run_id, run_date)
+    staged = commit.StagedRun(config.output.path, run_id, run_date, lock_timeout=config.output.lock_timeout)
     try:
         with watch.stage("write") as info:
             built = build_tables(run_id, ingested, paragraphs, excluded, embedded, pairs, clusters)
@@ -246,10 +251,25 @@ def _cache_folder(config: JobConfig) -> Path:
     return config.embed.cache_path or config.output.path / "_cache" / "embeddings"
 
 
-def _stage_index(staged: tables.StagedRun, index: object, ids: list[str]) -> None:
+@contextmanager
+def _cache_errors(folder: Path) -> Iterator[None]:
+    """SQLite says "database or disk is full" without a path: name the cache, and what to do."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        advice = (
+            "free space on its disk, set embed.cache_path to a folder on another disk, or set embed.cache: false"
+            if "full" in str(exc)
+            else "check that no other program holds it, or set embed.cache: false"
+        )
+        raise commit.OutputError(
+            f"cannot use the embedding cache in {folder}: {exc}: {advice}; nothing was committed"
+        ) from exc
+
+
+def _stage_index(staged: commit.StagedRun, index: object, ids: list[str]) -> None:
     """Save the FAISS index with the paragraph id of each of its rows, so a later job can reuse it."""
     folder = Path(tables.INDEX) / f"run_date={staged.run_date.isoformat()}"
-    save_index(index, staged.stage_path(folder / f"{staged.run_id}.faiss"))
-    pq.write_table(
-        pa.table({"paragraph_id": ids}), staged.stage_path(folder / f"{staged.run_id}.ids.parquet")
-    )
+    staged.write_file(folder / f"{staged.run_id}.faiss", lambda path: save_index(index, path))
+    ids_table = pa.table({"paragraph_id": ids})
+    staged.write_file(folder / f"{staged.run_id}.ids.parquet", lambda path: pq.write_table(ids_table, path))

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from jobs.config import ColumnsConfig, ConfigError
+
+# A lone UTF-16 surrogate: a JSON escape such as "\ud800", or a byte Python could not decode. No UTF-8 text
+# (and so no Parquet string) can hold one.
+UNPAIRED = re.compile("[\ud800-\udfff]")
 
 
 class InputError(ConfigError):
@@ -26,7 +31,7 @@ class Article:
     title: str | None
     url: str | None
     published_at: dt.datetime | None  # timezone-aware UTC; naive input times are taken as UTC
-    # "seeds/000_x.txt", "data.jsonl:3" (line), "data.csv:5" (row, header is 1), "data.parquet:1",
+    # "seeds/000_x.txt", "data.jsonl:3" (line), "data.csv:5" (the line the row starts on), "data.parquet:1" (row),
     # "s3://bucket/data.jsonl:3" (a file read through a URI)
     source: str
 
@@ -34,7 +39,8 @@ class Article:
 @dataclass(frozen=True)
 class Reject:
     source: str  # the file's path, or its URI
-    record: str  # "line 3", "row 5" or "" for a whole file, plus " (article_id=X)" when the id is known
+    # "line 3" (JSONL, CSV), "row 5" (Parquet) or "" for a whole file, plus " (article_id=X)" when it is known
+    record: str
     reason: str  # what is wrong and what to do
 
 
@@ -53,7 +59,7 @@ class Record:
     locator: str
     source: str
     values: dict[str, Any]  # field name (not column name) -> raw value; absent when the column is
-    meta: tuple[str, str] | None = None  # (manifest, "row N") a text file's other fields came from
+    meta: tuple[str, str] | None = None  # (manifest, "line N") a text file's other fields came from
 
 
 class _FieldError(Exception):
@@ -118,6 +124,12 @@ def _optional_str(value: Any, field: str, column: str) -> str | None:
         raise _FieldError(
             field, f"{field} (column {column!r}) is not a string but {type(value).__name__}: store it as text"
         )
+    if (bad := UNPAIRED.search(value)) is not None:
+        raise _FieldError(
+            field,
+            f"{field} holds an unpaired surrogate (\\u{ord(bad.group()):04x}) at character {bad.start()}, which no "
+            "UTF-8 text can: fix the escape, or re-encode the file as UTF-8",
+        )
     return value.strip() or None
 
 
@@ -135,7 +147,12 @@ def _published_at(value: Any) -> dt.datetime | None:
         with contextlib.suppress(ValueError):
             value = dt.datetime.fromisoformat(value.strip())
     if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        try:
+            return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:59-14:00 is in the year 10000 in UTC
+            raise _FieldError(
+                "published_at", f"published_at {value.isoformat()} is out of range in UTC: fix the date"
+            ) from None
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
     raise _FieldError(

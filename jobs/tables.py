@@ -1,33 +1,21 @@
-"""The output tables: their pyarrow schemas (declared once, used by the writer, the tests and the docs) and an
-atomic writer.
+"""The output tables: their pyarrow schemas, declared once and used by the writer, the tests and the docs.
 
 Layout: ``<output>/<table>/run_date=YYYY-MM-DD/<run_id>.parquet`` (Hive partitions). ``run_date`` lives in the
 path only, so DuckDB, Spark and pyarrow add it as a column when they read the folder. Folders starting with
-``_`` (the staging area, the saved indexes, the embedding cache) are skipped by those readers.
-
-Commit protocol: every file is written to ``<output>/_staging/<run_id>/`` first, then moved into place with
-an atomic rename, the ``runs`` file last. A run's rows are complete once its ``runs`` row is visible; a
-failed run leaves nothing where readers look.
+``_`` (the staging area, the commit journal, the saved indexes, the embedding cache) are skipped by those
+readers. How a run's files get there all at once is jobs/commit.py's business.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import logging
-import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
-log = logging.getLogger(__name__)
-
-STAGING = "_staging"
 INDEX = "_index"  # saved FAISS indexes: <output>/_index/run_date=.../<run_id>.faiss
 PARTITION = pa.field(
     "run_date", pa.date32(), nullable=False, metadata={"doc": "Day the run is for (partition)."}
@@ -311,74 +299,6 @@ def to_table(name: str, columns: Mapping[str, Any]) -> pa.Table:
 
 def partition_path(root: Path, table: str, run_date: dt.date, run_id: str) -> Path:
     return root / table / f"run_date={run_date.isoformat()}" / f"{run_id}.parquet"
-
-
-class StagedRun:
-    """Files of one run staged under ``<root>/_staging/<run_id>`` until :meth:`commit` moves them into place."""
-
-    def __init__(self, root: Path, run_id: str, run_date: dt.date) -> None:
-        self.root = root
-        self.run_id = run_id
-        self.run_date = run_date
-        self.staging = root / STAGING / run_id
-        self.staging.mkdir(parents=True, exist_ok=False)
-        self._files: list[Path] = []  # final paths relative to root, in commit order
-
-    def stage_path(self, relative: Path) -> Path:
-        """A staging path for a file that :meth:`commit` will move to ``root / relative``."""
-        self._files.append(relative)
-        path = self.staging / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def write_table(self, name: str, table: pa.Table) -> None:
-        if not table.schema.equals(SCHEMAS[name]):
-            raise ValueError(f"table {name} does not match its declared schema")
-        relative = partition_path(Path(), name, self.run_date, self.run_id)
-        pq.write_table(table, self.stage_path(relative), compression="zstd")
-
-    def commit(self, replace_date: bool = False) -> list[Path]:
-        """Move staged files into place, ``runs`` last; with ``replace_date`` drop older runs of the same day.
-
-        On an error, files already moved are removed again, so readers never see half a run.
-        """
-        ordered = sorted(self._files, key=lambda p: p.parts[0] == "runs")
-        moved: list[Path] = []
-        try:
-            for relative in ordered:
-                target = self.root / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self.staging / relative, target)
-                moved.append(target)
-        except BaseException:
-            for target in moved:
-                target.unlink(missing_ok=True)
-            raise
-        finally:
-            shutil.rmtree(self.staging, ignore_errors=True)
-            _remove_if_empty(self.root / STAGING)
-        if replace_date:
-            self._drop_older_runs_of_day()
-        log.info("committed run %s: %d files under %s", self.run_id, len(moved), self.root)
-        return moved
-
-    def abort(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
-        _remove_if_empty(self.root / STAGING)
-
-    def _drop_older_runs_of_day(self) -> None:
-        # Old runs rows go first: a reader never sees a run row whose other tables are already gone.
-        partition = f"run_date={self.run_date.isoformat()}"
-        for table in ("runs", *(name for name in SCHEMAS if name != "runs"), INDEX):
-            folder = self.root / table / partition
-            for old in sorted(folder.iterdir()) if folder.is_dir() else ():
-                if not old.name.startswith((self.run_id, ".", "_")):
-                    old.unlink()
-
-
-def _remove_if_empty(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not empty: another run is staging
-        folder.rmdir()
 
 
 def markdown_reference() -> str:

@@ -94,9 +94,9 @@ def test_text_with_manifest(tmp_path: Path) -> None:
 
     manifest = str(folder / "manifest.csv")
     missing, bad_date = result.rejects
-    assert (missing.source, missing.record) == (manifest, "row 4")
+    assert (missing.source, missing.record) == (manifest, "line 4")
     assert "missing.txt" in missing.reason and "does not exist" in missing.reason
-    assert (bad_date.source, bad_date.record) == (manifest, "row 5 (article_id=id-3)")
+    assert (bad_date.source, bad_date.record) == (manifest, "line 5 (article_id=id-3)")
     assert "published_at 'yesterday' is not a date" in bad_date.reason and "ISO 8601" in bad_date.reason
 
 
@@ -115,7 +115,7 @@ def test_manifest_is_looked_up_in_the_input_folder_not_the_working_directory(
     # A name with a path separator is a path of its own, here relative to the working directory.
     given = read(folder, manifest="./manifest.csv")
     assert [a.article_id for a in given.articles] == ["stray-id"]
-    assert [(r.source, r.record) for r in given.rejects] == [("manifest.csv", "row 3")]
+    assert [(r.source, r.record) for r in given.rejects] == [("manifest.csv", "line 3")]
     with pytest.raises(InputError, match=re.escape(f"manifest {folder / 'meta.csv'} not found: fix input.")):
         read(folder, manifest="meta.csv")
 
@@ -138,16 +138,16 @@ def test_rejected_manifest_row_rejects_its_article(tmp_path: Path) -> None:
     manifest = str(tmp_path / "manifest.csv")
     assert [(a.article_id, a.outlet) for a in result.articles] == [("id-c", "AFP")]
     assert [(r.source, r.record) for r in result.rejects] == [
-        (manifest, "row 2"),
-        (manifest, "row 3"),
-        (manifest, "row 5"),
-        (manifest, "row 6"),
+        (manifest, "line 2"),
+        (manifest, "line 3"),
+        (manifest, "line 5"),
+        (manifest, "line 6"),
         (str(tmp_path / "a.txt"), ""),
         (str(tmp_path / "b.txt"), ""),
         (str(tmp_path / "d.txt"), ""),
     ]
     assert [r.reason for r in result.rejects[4:]] == [
-        f"its manifest row ({manifest} row {number}) was rejected: fix that row" for number in (2, 3, 5)
+        f"its manifest row ({manifest} line {number}) was rejected: fix that row" for number in (2, 3, 5)
     ]
 
 
@@ -264,7 +264,8 @@ def test_csv_with_column_mapping(tmp_path: Path) -> None:
     assert result.rejects == []
     assert result.articles == [
         Article("1", "BBC", "Line one.\nLine two, with a comma.", "Top story", None, None, f"{path}:2"),
-        Article("2", "CNN", "Only text", None, None, None, f"{path}:3"),
+        # Sources name the line a record starts on: the first one's text spans lines 2 and 3.
+        Article("2", "CNN", "Only text", None, None, None, f"{path}:4"),
     ]
 
 
@@ -297,7 +298,7 @@ def test_csv_bad_rows_become_rejects(tmp_path: Path) -> None:
     assert [(a.article_id, a.source) for a in result.articles] == [("1", f"{path}:2"), ("5", f"{path}:7")]
     assert result.articles[0].published_at == dt.datetime(2025, 11, 21, 9, 30, tzinfo=UTC)
     rejects = result.rejects
-    assert [r.record for r in rejects] == ["row 3", "row 4", "row 6 (article_id=4)"]
+    assert [r.record for r in rejects] == ["line 3", "line 4", "line 6 (article_id=4)"]
     assert rejects[0].reason == "not valid UTF-8 in field 3: re-encode the file as UTF-8"
     assert "5 fields but the header has 4" in rejects[1].reason
     assert rejects[2].reason == (
@@ -370,7 +371,7 @@ def test_duplicate_ids_across_files(tmp_path: Path) -> None:
     assert result.rejects == [
         Reject(
             str(second),
-            "row 2 (article_id=same)",
+            "line 2 (article_id=same)",
             f"duplicate article_id 'same' (first seen at {first}:2): make ids unique",
         )
     ]

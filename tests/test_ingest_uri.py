@@ -74,8 +74,8 @@ def test_csv_folder(tmp_path: Path) -> None:
 
     assert [a.article_id for a in result.articles] == ["1", "3"]
     assert [(r.source, r.record) for r in result.rejects] == [
-        (uri(tmp_path / "in" / "a.csv"), "row 3"),
-        (uri(tmp_path / "in" / "sub" / "b.csv"), "row 3 (article_id=1)"),
+        (uri(tmp_path / "in" / "a.csv"), "line 3"),
+        (uri(tmp_path / "in" / "sub" / "b.csv"), "line 3 (article_id=1)"),
     ]
     assert f"first seen at {uri(tmp_path / 'in' / 'a.csv')}:2" in result.rejects[1].reason
 
@@ -124,9 +124,9 @@ def test_text_folder_with_manifest(tmp_path: Path) -> None:
     ]
     manifest = uri(folder / "manifest.csv")
     assert [(r.source, r.record) for r in result.rejects] == [
-        (manifest, "row 4"),
+        (manifest, "line 4"),
         (uri(folder / "bad.txt"), ""),
-        (manifest, "row 3 (article_id=id-2)"),
+        (manifest, "line 3 (article_id=id-2)"),
     ]
     assert f"relative to {uri(folder)}" in result.rejects[0].reason
 

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pytest
 
 from benchmarks import seeds
-from jobs import tables
+from jobs import commit, tables
 from jobs.config import EmbedConfig, JobConfig
 from jobs.embed import ConfiguredEncoder
 from jobs.executors import LocalExecutor
@@ -164,18 +164,18 @@ def test_failure_while_writing_leaves_earlier_output_untouched(
     out = tmp_path / "out"
     run_on(SEEDS, out, encoder)
     before = {p: p.read_bytes() for p in out.rglob("*.parquet")}
-    real_write = tables.StagedRun.write_table
+    real_write = commit.StagedRun.write_table
 
-    def fail_on_clusters(self: tables.StagedRun, name: str, table: pa.Table) -> None:
+    def fail_on_clusters(self: commit.StagedRun, name: str, table: pa.Table) -> None:
         if name == "clusters":
             raise RuntimeError("simulated crash")
         real_write(self, name, table)
 
-    monkeypatch.setattr(tables.StagedRun, "write_table", fail_on_clusters)
+    monkeypatch.setattr(commit.StagedRun, "write_table", fail_on_clusters)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_on(SEEDS, out, encoder)
     assert {p: p.read_bytes() for p in out.rglob("*.parquet")} == before
-    assert not (out / tables.STAGING).exists()
+    assert not (out / commit.STAGING).exists()
 
 
 def test_default_threads_respects_a_container_cpu_quota(tmp_path: Path) -> None:
