@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from embeddings.models import ModelError, adapter_digest, model_identity, resolve_adapter, resolve_model_path
+from embeddings.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class Encoder(Protocol):
 
 class BatchedEncoder(ABC):
     """What both backends share: the model's name, identity and sizes, and encoding in batches of texts with
-    the same token count, shortest first, with a progress bar.
+    the same token count, shortest first, showing progress in tokens.
 
     Padding changes a vector in its last bits, so unpadded batches keep a vector independent of longer
     batch-mates, and spend no compute on padding. A backend says how many tokens each text has and how to
@@ -66,10 +66,11 @@ class BatchedEncoder(ABC):
         """(len(texts), dim) float32, unit length."""
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         lengths, encode_batch = self._batches(texts)
-        with tqdm(total=len(texts), desc="embed", unit="text", disable=not self.progress) as bar:
+        # Counted in tokens: batches run shortest first, so a count of texts would promise too little time left.
+        with Progress(int(lengths.sum()), "embed", "token", enabled=self.progress) as progress:
             for batch in same_length_batches(lengths, self.batch_size):
                 vectors[batch] = encode_batch(batch)
-                bar.update(len(batch))
+                progress.update(int(lengths[batch].sum()))
         return vectors
 
     @abstractmethod

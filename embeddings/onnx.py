@@ -66,6 +66,13 @@ def export_onnx(model: str, export_dir: Path, *, adapter: str | Path | None, qua
     if target.is_dir():
         return target
     export_dir.mkdir(parents=True, exist_ok=True)
+    # Said before it starts: the first run waits on it (about 10 s, once per model, adapter and precision).
+    log.info(
+        "exporting %s to ONNX (%s) under %s: once, before the first embedding",
+        model,
+        "int8" if quantize else "fp32",
+        export_dir,
+    )
     started = time.perf_counter()
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=export_dir))
     staging.chmod(0o755)  # mkdtemp's 0700 would hide the export from other users of a shared export_dir

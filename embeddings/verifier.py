@@ -22,6 +22,7 @@ import numpy as np
 from safetensors import safe_open
 
 from embeddings.models import ModelError, resolve_adapter, resolve_model_path
+from embeddings.progress import Progress
 
 
 class PairVerifier:
@@ -78,10 +79,11 @@ class PairVerifier:
         # than float rounding does, and padding to a batch's longest pair wastes time.
         lengths = np.array([len(x) + len(y) for x, y in zip(a, b, strict=True)])
         order = np.argsort(lengths, kind="stable")
-        with torch.inference_mode():
+        with torch.inference_mode(), Progress(len(order), "verify", "pair") as progress:
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
                 texts = [(min(a[i], b[i]), max(a[i], b[i])) for i in rows]
                 logits = pair_logits(self._model, self._tokenizer, self._head, texts, self.max_seq_length)
                 out[rows] = torch.sigmoid(logits).numpy()
+                progress.update(len(rows))
         return out

@@ -38,6 +38,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from embeddings.index import Map
+from embeddings.progress import Progress
 from jobs.config import ClusterConfig
 from jobs.pairs import Pairs
 
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 # Distance of a copy: above 0 so scipy keeps the link, equal for all copies so HDBSCAN never separates them.
 _COPY_DISTANCE = 0.02
+_PROGRESS_EVERY = 2_000  # components between two progress updates
 _TIE = 1e-6  # link totals closer than this are equal: float noise must not pick a representative
 
 
@@ -131,7 +133,11 @@ def cluster_pairs(
     )
     shared = (vectors, text_ids)
     if map is None or shards <= 1:
-        found = cluster(works, shared)
+        found = []
+        with Progress(len(works), "cluster", "component") as progress:
+            for start in range(0, len(works), _PROGRESS_EVERY):
+                found += cluster(works[start : start + _PROGRESS_EVERY], shared)
+                progress.update(len(works[start : start + _PROGRESS_EVERY]))
     else:
         # Several groups per worker even out groups of unequal cost; each group keeps component order.
         groups = [[works[i] for i in run] for run in np.array_split(np.arange(len(works)), 4 * shards)]

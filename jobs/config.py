@@ -7,6 +7,7 @@ step. Unknown keys are errors, so a typo in a config file stops the run instead 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -228,16 +229,33 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def _describe(exc: ValidationError, source: str) -> str:
+def config_keys(model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
+    """Every dotted key of the config (``cluster.min_link``, ...), sections included."""
+    model = model or JobConfig
+    keys = []
+    for name, field in model.model_fields.items():
+        keys.append(prefix + name)
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            keys += config_keys(section, f"{prefix}{name}.")
+    return keys
+
+
+def _describe(exc: ValidationError, source: str, overridden: set[str]) -> str:
+    """One line naming each bad key, where it was set (``--set`` or the file), and what to do."""
     problems = []
     for err in exc.errors():
         key = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        msg = (
-            "unknown key (see configs/default.yaml for the keys)"
-            if err["type"] == "extra_forbidden"
-            else err["msg"]
-        )
-        problems.append(f"{key}: {msg}")
+        from_set = any(o == key or o.startswith(key + ".") for o in overridden)
+        where = "--set " if from_set else ""
+        if err["type"] == "extra_forbidden":
+            near = difflib.get_close_matches(key, config_keys(), n=1, cutoff=0.75)
+            hint = f"did you mean {near[0]}?" if near else "see configs/default.yaml for the keys"
+            problems.append(f"{where}{key}: unknown key; {hint}")
+        else:
+            problems.append(f"{where}{key}: {err['msg']}")
+    if all(p.startswith("--set ") for p in problems):
+        return "; ".join(problems)
     return f"invalid config {source}: " + "; ".join(problems)
 
 
@@ -265,11 +283,14 @@ def load_config(
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must be a mapping of sections (see configs/default.yaml)")
         tree = loaded or {}
+    overridden = set()
     for item in overrides:
-        _set_dotted(tree, *parse_override(item))
+        key, value = parse_override(item)
+        _set_dotted(tree, key, value)
+        overridden.add(key)
     for key, value in (values or {}).items():
         _set_dotted(tree, key, value)
     try:
         return JobConfig.model_validate(tree)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
+        raise ConfigError(_describe(exc, source, overridden)) from None

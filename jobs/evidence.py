@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from embeddings.progress import Progress
 from jobs.text import count_words, split_sentences
 
 # The features, in the order the same-fact model (jobs/same_fact.py) reads them.
@@ -62,6 +63,7 @@ _NOT_NAMES_TEXT = """a an the in on at of for and but or nor so yet he she it th
     january february march april may june july august september october november december jan feb mar apr jun
     jul aug sep sept oct nov dec"""
 _NOT_NAMES = frozenset(_NOT_NAMES_TEXT.split())
+_PROGRESS_EVERY = 10_000  # pairs between two progress updates
 _MIN_SENTENCE_WORDS = 4  # shorter pieces ("He said.") carry no fact of their own to match
 _SHINGLE = 5  # characters: long enough to be specific, short enough that a typo spoils only five of them
 _BASE = np.uint64(1_000_003)
@@ -212,27 +214,34 @@ def pair_features(
     """
     out = np.zeros((len(a), len(FEATURES)), dtype=np.float64)
     rows = zip(a.tolist(), b.tolist(), cosine.tolist(), best_sentence.tolist(), strict=True)
-    for k, (i, j, cos, best) in enumerate(rows):
-        x, y = signatures[i], signatures[j]
-        ax, ay = article_of[i], article_of[j]
-        same_article = ax == ay
-        art_names, art_words = (1.0, 1.0) if same_article else context.similarity(ax, ay)
-        conflict = min(
-            context.weight(x.names - context.names[ay]), context.weight(y.names - context.names[ax])
-        )
-        shared = np.intersect1d(x.shingles, y.shingles, assume_unique=True).shape[0]
-        out[k] = (
-            cos,
-            max(cos, best),
-            art_names,
-            art_words,
-            context.weight(x.names & y.names),
-            conflict,
-            len(x.numbers & y.numbers),
-            float(bool(x.numbers - y.numbers) and bool(y.numbers - x.numbers)),
-            float(bool(x.weekdays) and bool(y.weekdays) and not x.weekdays & y.weekdays),
-            shared / max(1, min(x.shingles.shape[0], y.shingles.shape[0])),
-            len(x.words & y.words) / max(1, len(x.words | y.words)),
-            min(x.length, y.length) / max(1, x.length, y.length),
-        )
+    with Progress(len(a), "match", "pair") as progress:
+        for k, (i, j, cos, best) in enumerate(rows):
+            out[k] = _features(signatures[i], signatures[j], article_of[i], article_of[j], cos, best, context)
+            if k % _PROGRESS_EVERY == _PROGRESS_EVERY - 1:
+                progress.update(_PROGRESS_EVERY)
+        progress.update(len(a) % _PROGRESS_EVERY)
     return out
+
+
+def _features(
+    x: Signature, y: Signature, ax: int, ay: int, cos: float, best: float, context: ArticleContext
+) -> tuple[float, ...]:
+    """The FEATURES of one pair of paragraphs (signatures ``x`` and ``y`` of articles ``ax`` and ``ay``)."""
+    same_article = ax == ay
+    art_names, art_words = (1.0, 1.0) if same_article else context.similarity(ax, ay)
+    conflict = min(context.weight(x.names - context.names[ay]), context.weight(y.names - context.names[ax]))
+    shared = np.intersect1d(x.shingles, y.shingles, assume_unique=True).shape[0]
+    return (
+        cos,
+        max(cos, best),
+        art_names,
+        art_words,
+        context.weight(x.names & y.names),
+        conflict,
+        len(x.numbers & y.numbers),
+        float(bool(x.numbers - y.numbers) and bool(y.numbers - x.numbers)),
+        float(bool(x.weekdays) and bool(y.weekdays) and not x.weekdays & y.weekdays),
+        shared / max(1, min(x.shingles.shape[0], y.shingles.shape[0])),
+        len(x.words & y.words) / max(1, len(x.words | y.words)),
+        min(x.length, y.length) / max(1, x.length, y.length),
+    )

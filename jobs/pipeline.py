@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from embeddings.encoder import Encoder
 from embeddings.index import index_kind, save_index, set_threads
 from embeddings.models import resolve_adapter
+from embeddings.progress import Progress
 from jobs import commit, tables
 from jobs.clusters import cluster_pairs
 from jobs.config import ConfigError, JobConfig
@@ -125,6 +126,15 @@ def _run(
     with watch.stage("ingest") as info:
         ingested = read_articles(config.input, executor.map_data)
         info.update(files=ingested.files, articles=len(ingested.articles), rejects=len(ingested.rejects))
+    if ingested.rejects:
+        first = "; ".join(
+            f"{r.source} {r.record}: {r.reason}".replace("  ", " ") for r in ingested.rejects[:3]
+        )
+        log.warning(
+            "%d record(s) rejected (the rejects table has each, with what to do); first: %s",
+            len(ingested.rejects),
+            first,
+        )
 
     with watch.stage("paragraphs") as info:
         paragraphs = split_articles(ingested.articles, config.paragraphs, executor.map_data)
@@ -207,9 +217,11 @@ def _run(
     try:
         with watch.stage("write") as info:
             built = build_tables(run_id, ingested, paragraphs, excluded, embedded, pairs, clusters)
-            for name, table in built.items():
-                staged.write_table(name, table)
-                info[name] = table.num_rows
+            with Progress(sum(t.num_rows for t in built.values()), "write", "row") as progress:
+                for name, table in built.items():
+                    staged.write_table(name, table)
+                    info[name] = table.num_rows
+                    progress.update(table.num_rows)
             if config.index.save and index.ntotal:
                 _stage_index(staged, index, [paragraphs[i].paragraph_id for i in embedded.rows])
         counts = run_counts(

@@ -401,13 +401,15 @@ _READERS: dict[str, Callable[[Location, ColumnsConfig], Iterable[Record | Reject
 
 
 def _require_columns(path: Location, present: Sequence[str], columns: ColumnsConfig, what: str) -> None:
-    for field in _REQUIRED:
-        name = getattr(columns, field)
-        if name not in present:
-            raise InputError(
-                f"{path}: {what} {name!r} (input.columns.{field}) not found; {what}s are {list(present)}: "
-                f"set input.columns.{field} to the right name"
-            )
+    """Raise InputError naming every required column ``path`` lacks, at once."""
+    missing = [field for field in _REQUIRED if getattr(columns, field) not in present]
+    if missing:
+        names = ", ".join(f"{getattr(columns, f)!r} (input.columns.{f})" for f in missing)
+        keys = " and ".join(f"input.columns.{f}" for f in missing)
+        raise InputError(
+            f"{path}: {what}{'s' if len(missing) > 1 else ''} {names} not found; {what}s are {list(present)}: "
+            f"set {keys} to the right name{'s' if len(missing) > 1 else ''}"
+        )
 
 
 def _pick(row: dict[str, Any], columns: ColumnsConfig) -> dict[str, Any]:

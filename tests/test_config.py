@@ -78,3 +78,18 @@ def test_every_shipped_config_loads() -> None:
     ):
         config = load_config(path)
         assert SameFactModel.load(config.match.model).weights.size, path
+
+
+def test_a_mistyped_key_names_where_it_was_set_and_the_nearest_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, ["cluster.min_lnk=0.3"])
+    assert str(caught.value) == "--set cluster.min_lnk: unknown key; did you mean cluster.min_link?"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("match:\n  candidate_similarty: 0.6\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(bad)
+    assert str(caught.value) == (
+        f"invalid config {bad}: match.candidate_similarty: unknown key; did you mean match.candidate_similarity?"
+    )
+    with pytest.raises(ConfigError, match=r"^--set nothing_like_it: unknown key; see configs/default\.yaml"):
+        load_config(None, ["nothing_like_it=1"])

@@ -408,3 +408,13 @@ def test_sample_corpus() -> None:
     assert len(result.articles) == 5
     assert all(article.text.strip() for article in result.articles)
     assert [a.source for a in result.articles] == sorted(str(p) for p in SEEDS.glob("*.txt"))
+
+
+def test_every_missing_column_is_reported_at_once(tmp_path: Path) -> None:
+    write(tmp_path / "news.csv", "id,body\n1,Story.\n")
+    with pytest.raises(InputError) as caught:
+        read(tmp_path)
+    message = str(caught.value)
+    for field in ("article_id", "outlet", "text"):
+        assert f"'{field}' (input.columns.{field})" in message
+    assert "set input.columns.article_id and input.columns.outlet and input.columns.text" in message

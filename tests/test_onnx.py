@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from embeddings.encoder import SentenceTransformerEncoder
 from embeddings.models import ModelError
-from embeddings.onnx import MODEL_FILE, OnnxEncoder
+from embeddings.onnx import MODEL_FILE, OnnxEncoder, export_onnx
 from tests.conftest import configured_encoder
 
 MODEL = "all-MiniLM-L6-v2"
@@ -122,3 +123,12 @@ def test_adapter_is_merged_before_export(fp32: OnnxEncoder, export_dir: Path) ->
     vectors = onnx.encode(TEXTS)
     assert (vectors * torch_encoder.encode(TEXTS)).sum(axis=1).min() > 0.9999
     assert (vectors * fp32.encode(TEXTS)).sum(axis=1).min() < 0.99  # the adapter did change the model
+
+
+def test_the_one_time_export_says_when_it_starts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A first run waits on the export: the log says so before, not only after."""
+    caplog.set_level(logging.INFO, logger="embeddings.onnx")
+    export_onnx(MODEL, tmp_path, adapter=None, quantize=False)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0].startswith(f"exporting {MODEL} to ONNX (fp32) under {tmp_path}: once")
+    assert messages[-1].startswith(f"exported {MODEL}")

@@ -104,7 +104,9 @@ def test_rerun_gives_identical_rows_and_embeds_nothing(seeds_run: RunResult, enc
         assert first.to_pylist() == again.to_pylist() == rows(tmp_path / "fresh", name), name
 
 
-def test_bad_records_are_rejected_and_reported(encoder, tmp_path: Path) -> None:
+def test_bad_records_are_rejected_and_reported(
+    encoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     data = tmp_path / "in"
     shutil.copytree(SEEDS, data)
     (data / "latin1.txt").write_bytes(
@@ -116,6 +118,11 @@ def test_bad_records_are_rejected_and_reported(encoder, tmp_path: Path) -> None:
     found = read(out, "rejects").to_pylist()
     assert len(found) == 1
     assert "UTF-8" in found[0]["reason"] and found[0]["source"].endswith("latin1.txt")
+    # Not only a count at INFO: a warning with the count and the first reasons.
+    (warning,) = [
+        r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "rejected" in r.getMessage()
+    ]
+    assert warning.startswith("1 record(s) rejected") and "latin1.txt" in warning and "UTF-8" in warning
     (data / "latin1.txt").write_text("Café owners in Caracas said the strikes were illegal, a new article.")
     result = run_on(data, tmp_path / "out2", encoder)
     reasons = [r["reason"] for r in read(result.output, "rejects").to_pylist()]
