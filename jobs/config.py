@@ -41,8 +41,10 @@ class InputConfig(_Section):
     # A local path, or a URI read through a pyarrow filesystem (s3://, gs://, hdfs://, file://) kept as text:
     # Path would turn "s3://bucket/x" into "s3:/bucket/x".
     path: Path | str = Path("seeds")
-    format: Literal["auto", "text", "jsonl", "csv", "parquet"] = "auto"
+    format: Literal["auto", "text", "json", "jsonl", "csv", "parquet"] = "auto"
     manifest: str = "manifest.csv"
+    header: bool = True
+    outlet_from_url: bool = True
     columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
 
     @staticmethod

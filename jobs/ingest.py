@@ -24,7 +24,14 @@ from jobs.parallel import MapData, in_process
 from jobs.readers import manifest_path, manifest_rows, read_files, read_text_files
 from jobs.records import Article, IngestResult, InputError, Record, Reject, build_article
 
-_KINDS = {".txt": "text", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+_KINDS = {
+    ".txt": "text",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
 
 
 def read_articles(config: InputConfig, map_data: MapData = in_process) -> IngestResult:
@@ -48,14 +55,14 @@ def read_articles(config: InputConfig, map_data: MapData = in_process) -> Ingest
             read_text_files, config=config, folder=folder, manifest=manifest, rows=rows, inside=inside
         )
     else:
-        read = functools.partial(read_files, kind=kind, columns=config.columns, folder=inside)
+        read = functools.partial(read_files, kind=kind, config=config, folder=inside)
         manifest_rejects = []
     records = [*link_rejects, *manifest_rejects, *map_data(read, files)]
     articles: list[Article] = []
     rejects: list[Reject] = []
     first_seen: dict[str, str] = {}
     for item in records:
-        result = build_article(item, config.columns, first_seen) if isinstance(item, Record) else item
+        result = build_article(item, config, first_seen) if isinstance(item, Record) else item
         if isinstance(result, Article):
             articles.append(result)
         else:
@@ -74,8 +81,8 @@ def _input_files(
         kind = _KINDS.get(path.suffix.lower()) if config.format == "auto" else config.format
         if kind is None:
             raise InputError(
-                f"cannot tell the format of {path} from its extension: name it .txt, .jsonl, .ndjson, .csv "
-                "or .parquet, or set input.format"
+                f"cannot tell the format of {path} from its extension: name it .txt, .json, .jsonl, .ndjson, "
+                ".csv or .parquet, or set input.format"
             )
         return kind, [path], []
     manifest_key = manifest.key

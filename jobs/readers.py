@@ -1,35 +1,27 @@
-"""Reading input files into records: a text folder's .txt files (with the manifest's fields), JSONL, CSV
-and Parquet. A record or file that cannot be read (unparseable, nested too deeply, a symlink that loops,
-dangles or leaves the input folder, a file that vanished or cannot be read) becomes a reject naming the file
-and its line; a required column that is missing, or a manifest that cannot be read, raises InputError."""
+"""Reading input files into records: a text folder's .txt files (with the manifest's fields), and the data
+files of jobs/formats.py. A file that cannot be read safely or at all (a symlink that loops, dangles or leaves
+the input folder, a file that vanished or cannot be read) becomes a reject naming the file; a manifest that
+cannot be read raises InputError."""
 
 from __future__ import annotations
 
-import csv
 import errno
 import functools
-import io
-import json
 import os
-import re
 import stat
-import sys
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow as pa
 
-from jobs.config import ColumnsConfig, InputConfig
+from jobs.config import InputConfig
+from jobs.formats import READERS, csv_rows
 from jobs.locations import Location, locate
 from jobs.records import UNPAIRED, InputError, Record, Reject
 
-_REQUIRED = ("article_id", "outlet", "text")
-_FIELDS = (*_REQUIRED, "title", "url", "published_at")
 _MANIFEST_FIELDS = ("article_id", "outlet", "title", "url", "published_at")
 _DEFAULT_MANIFEST = InputConfig.model_fields["manifest"].default
-# csv with errors="surrogateescape" turns each undecodable byte into one of these.
-_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 def manifest_path(folder: Location, name: str) -> Location:
@@ -43,15 +35,15 @@ def manifest_path(folder: Location, name: str) -> Location:
 
 
 def read_files(
-    paths: list[Location], kind: str, columns: ColumnsConfig, folder: Location | None
+    paths: list[Location], kind: str, config: InputConfig, folder: Location | None
 ) -> list[Record | Reject]:
-    """The records (and rejects) of JSONL, CSV or Parquet files, in file order.
+    """The records (and rejects) of JSON, JSONL, CSV or Parquet files, in file order.
 
     ``folder``: the input folder the files were found in (symlinks must stay inside it); None for a file given
     as the input itself.
     """
     return [
-        item for path in paths for item in _guarded(path, folder, lambda p: list(_READERS[kind](p, columns)))
+        item for path in paths for item in _guarded(path, folder, lambda p: list(READERS[kind](p, config)))
     ]
 
 
@@ -179,7 +171,8 @@ def _read_text_file(
             values[field] = value
     path = PurePosixPath(name)
     values.setdefault("article_id", path.with_suffix("").as_posix())
-    values.setdefault("outlet", path.parts[0] if len(path.parts) > 1 else path.stem)
+    if not (config.outlet_from_url and values.get("url")):  # else the URL's host names it (build_article)
+        values.setdefault("outlet", path.parts[0] if len(path.parts) > 1 else path.stem)
     values["text"] = text
     meta = (str(manifest), locator) if locator else None
     return Record(file=str(file), locator="", source=str(file), values=values, meta=meta)
@@ -201,7 +194,7 @@ def _read_manifest(
                 f"giving each .txt file's path relative to {folder}"
             )
 
-    for where, row in _csv_rows(manifest, check_header):
+    for where, row in csv_rows(manifest, check_header):
         name = PurePosixPath(row.get("file", "").strip()).as_posix()
         if isinstance(where, Reject):
             yield where
@@ -231,187 +224,3 @@ def _read_manifest(
             )
         yield Reject(str(manifest), locator, reason)
     return rows
-
-
-def _read_jsonl(path: Location, columns: ColumnsConfig) -> list[Record | Reject]:
-    """One JSON object per line; blank lines skipped."""
-    items: list[Record | Reject] = []
-    keys: set[str] = set()
-    with path.open() as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            locator = f"line {number}"
-            try:
-                obj = json.loads(line.decode("utf-8-sig"))
-            except UnicodeDecodeError as exc:
-                reason = f"not valid UTF-8 at byte {exc.start} of the line: re-encode the file as UTF-8"
-                items.append(Reject(str(path), locator, reason))
-                continue
-            except json.JSONDecodeError as exc:
-                reason = f"not valid JSON ({exc.msg} at column {exc.colno}): write one JSON object per line"
-                items.append(Reject(str(path), locator, reason))
-                continue
-            except RecursionError:
-                reason = (
-                    "JSON nested too deeply to read (arrays or objects about 1,000 levels deep): flatten it"
-                )
-                items.append(Reject(str(path), locator, reason))
-                continue
-            except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-                items.append(Reject(str(path), locator, f"not readable JSON ({exc}): fix the line"))
-                continue
-            if not isinstance(obj, dict):
-                kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-                    type(obj), "a number"
-                )
-                reason = f"the line holds {kind}, not a JSON object: write one JSON object per line"
-                items.append(Reject(str(path), locator, reason))
-                continue
-            keys.update(obj)
-            items.append(Record(str(path), locator, f"{path}:{number}", _pick(obj, columns)))
-    if any(isinstance(item, Record) for item in items):
-        _require_columns(path, sorted(keys), columns, "key")
-    return items
-
-
-def _read_csv(path: Location, columns: ColumnsConfig) -> Iterator[Record | Reject]:
-    """One record per row under a header row, named by the line of the file it starts on."""
-    for where, row in _csv_rows(path, lambda header: _require_columns(path, header, columns, "column")):
-        if isinstance(where, Reject):
-            yield where
-        else:
-            yield Record(str(path), f"line {where}", f"{path}:{where}", _pick(row, columns))
-
-
-def _csv_rows(
-    path: Location, check_header: Callable[[list[str]], None]
-) -> Iterator[tuple[int | Reject, dict[str, str]]]:
-    """(line, {column: value}) for each data row, ``line`` being the line of the file the row starts on (the
-    header is on line 1; a quoted field may span lines).
-
-    A bad row comes as (reject, its values matched to columns by position as far as they go); an empty file
-    as (reject, {}). A quote that never closes would swallow the rows after it: a row that runs into the next
-    lines and then ends the file, or has the wrong number of fields, is rejected alone, and reading starts
-    again on the line after its first.
-    """
-    csv.field_size_limit(sys.maxsize)
-    # surrogateescape keeps a bad byte from failing the whole file; such rows are rejected below.
-    with io.TextIOWrapper(path.open(), encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-        lines = _Lines(list(handle))
-    reader = csv.reader(lines)
-    header = [name.strip() for name in next(reader, [])]
-    if not header:
-        yield Reject(str(path), "", "empty file: a CSV needs a header row naming its columns"), {}
-        return
-    check_header(header)
-    while True:
-        start = lines.position
-        lines.ran_out = False
-        try:
-            row = next(reader, None)
-        except csv.Error as exc:
-            reason = f"not readable as CSV ({exc}): fix the line"
-            yield Reject(str(path), f"line {start + 1}", reason), {}
-            lines.position = start + 1
-            continue
-        if row is None:
-            return
-        number = start + 1
-        if not row:
-            continue
-        values = dict(zip(header, row, strict=False))
-        bad = next((i for i, value in enumerate(row) if _SURROGATE.search(value)), None)
-        if lines.ran_out or (lines.position - start > 1 and len(row) != len(header)):
-            reason = (
-                "a quote opened on this line does not close where it should and runs on into the lines after "
-                'it: close it, and double every quote inside a quoted field ("")'
-            )
-            yield Reject(str(path), f"line {number}", reason), values
-            lines.position = start + 1  # the lines it swallowed are read again as rows of their own
-        elif bad is not None:
-            reason = f"not valid UTF-8 in field {bad + 1}: re-encode the file as UTF-8"
-            yield Reject(str(path), f"line {number}", reason), values
-        elif len(row) != len(header):
-            reason = (
-                f"the row has {len(row)} fields but the header has {len(header)}: quote fields that "
-                "contain commas, quotes or line breaks"
-            )
-            yield Reject(str(path), f"line {number}", reason), values
-        else:
-            yield number, values
-
-
-class _Lines:
-    """A CSV file's lines, handed to csv.reader one at a time from ``position``, which can be moved back; it
-    notes when the reader asked for a line past the end (the file ended inside a quoted field)."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-        self.position = 0
-        self.ran_out = False
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        if self.position >= len(self.lines):
-            self.ran_out = True
-            raise StopIteration
-        self.position += 1
-        return self.lines[self.position - 1]
-
-
-def _read_parquet(path: Location, columns: ColumnsConfig) -> Iterator[Record | Reject]:
-    """One record per row; typed values (ints, timestamps, dates) are kept as Python values."""
-    try:
-        parquet = path.parquet()
-    except (pa.ArrowException, OSError) as exc:
-        yield Reject(str(path), "", f"not a readable Parquet file ({exc}): rewrite it with a Parquet writer")
-        return
-    with parquet:
-        names = parquet.schema_arrow.names
-        _require_columns(path, names, columns, "column")
-        wanted = [
-            name for name in dict.fromkeys(getattr(columns, field) for field in _FIELDS) if name in names
-        ]
-        number = 0
-        for batch in parquet.iter_batches(columns=wanted):
-            for row in _python_rows(batch):
-                number += 1
-                yield Record(str(path), f"row {number}", f"{path}:{number}", _pick(row, columns))
-
-
-def _python_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
-    # Without pandas, to_pylist cannot turn nanosecond timestamps into datetimes; microseconds suffice here.
-    arrays = [
-        array.cast(pa.timestamp("us", array.type.tz), safe=False)
-        if pa.types.is_timestamp(array.type) and array.type.unit == "ns"
-        else array
-        for array in batch.columns
-    ]
-    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names).to_pylist()
-
-
-_READERS: dict[str, Callable[[Location, ColumnsConfig], Iterable[Record | Reject]]] = {
-    "jsonl": _read_jsonl,
-    "csv": _read_csv,
-    "parquet": _read_parquet,
-}
-
-
-def _require_columns(path: Location, present: Sequence[str], columns: ColumnsConfig, what: str) -> None:
-    """Raise InputError naming every required column ``path`` lacks, at once."""
-    missing = [field for field in _REQUIRED if getattr(columns, field) not in present]
-    if missing:
-        names = ", ".join(f"{getattr(columns, f)!r} (input.columns.{f})" for f in missing)
-        keys = " and ".join(f"input.columns.{f}" for f in missing)
-        raise InputError(
-            f"{path}: {what}{'s' if len(missing) > 1 else ''} {names} not found; {what}s are {list(present)}: "
-            f"set {keys} to the right name{'s' if len(missing) > 1 else ''}"
-        )
-
-
-def _pick(row: dict[str, Any], columns: ColumnsConfig) -> dict[str, Any]:
-    """The row's values by field name, for the fields whose column is present."""
-    return {field: row[getattr(columns, field)] for field in _FIELDS if getattr(columns, field) in row}

@@ -8,8 +8,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from jobs.config import ColumnsConfig, ConfigError
+from jobs.config import ConfigError, InputConfig
 
 # A lone UTF-16 surrogate: a JSON escape such as "\ud800", or a byte Python could not decode. No UTF-8 text
 # (and so no Parquet string) can hold one.
@@ -69,18 +70,28 @@ class _FieldError(Exception):
         self.reason = reason
 
 
-def build_article(record: Record, columns: ColumnsConfig, first_seen: dict[str, str]) -> Article | Reject:
-    """Validate one record into an Article, or say why it is rejected."""
+def build_article(record: Record, config: InputConfig, first_seen: dict[str, str]) -> Article | Reject:
+    """Validate one record into an Article, or say why it is rejected. Without an outlet, the URL's host names
+    it (``config.outlet_from_url``; "www." left out)."""
+    columns = config.columns
     values = record.values
     article_id = None
     try:
         article_id = _article_id(values.get("article_id"), columns.article_id)
+        url = _optional_str(values.get("url"), "url", columns.url)
+        outlet = values.get("outlet")
+        if (
+            config.outlet_from_url
+            and url
+            and (outlet is None or (isinstance(outlet, str) and not outlet.strip()))
+        ):
+            outlet = _host(url) or outlet
         article = Article(
             article_id=article_id,
-            outlet=_required_str(values.get("outlet"), "outlet", columns.outlet),
+            outlet=_required_str(outlet, "outlet", columns.outlet),
             text=_text(values.get("text"), columns.text),
             title=_optional_str(values.get("title"), "title", columns.title),
-            url=_optional_str(values.get("url"), "url", columns.url),
+            url=url,
             published_at=_published_at(values.get("published_at")),
             source=record.source,
         )
@@ -94,6 +105,12 @@ def build_article(record: Record, columns: ColumnsConfig, first_seen: dict[str, 
         reason = f"duplicate article_id {article_id!r} (first seen at {first}): make ids unique"
         return Reject(record.file, _with_id(record.locator, article_id), reason)
     return article
+
+
+def _host(url: str) -> str | None:
+    """The host a URL names, lower-cased, without "www." (None for a URL without one)."""
+    host = urlsplit(url if "://" in url else f"//{url}").hostname
+    return host.removeprefix("www.") if host else None
 
 
 def _with_id(locator: str, article_id: str | None) -> str:

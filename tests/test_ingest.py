@@ -418,3 +418,64 @@ def test_every_missing_column_is_reported_at_once(tmp_path: Path) -> None:
     for field in ("article_id", "outlet", "text"):
         assert f"'{field}' (input.columns.{field})" in message
     assert "set input.columns.article_id and input.columns.outlet and input.columns.text" in message
+
+
+def test_json_files_hold_an_array_of_records_or_one_record(tmp_path: Path) -> None:
+    records = [
+        {"article_id": "a", "outlet": "BBC", "text": "One."},
+        ["not", "an", "object"],
+        {"article_id": "b", "outlet": "CNN", "text": "Two."},
+    ]
+    array = write(tmp_path / "in" / "array.json", json.dumps(records))
+    single = write(
+        tmp_path / "in" / "single.json", json.dumps({"article_id": "c", "outlet": "AP", "text": "Three."})
+    )
+    write(tmp_path / "in" / "broken.json", '{"article_id": "d",')
+    result = read(tmp_path / "in")
+    assert [(a.article_id, a.source) for a in result.articles] == [
+        ("a", f"{array}:1"),
+        ("b", f"{array}:3"),
+        ("c", str(single)),
+    ]
+    assert [(r.source.rsplit("/", 1)[1], r.record) for r in result.rejects] == [
+        ("array.json", "item 2"),
+        ("broken.json", ""),
+    ]
+    assert "an array, not a JSON object" in result.rejects[0].reason
+    assert "not valid JSON" in result.rejects[1].reason
+
+
+def test_csv_without_a_header_names_columns_by_position(tmp_path: Path) -> None:
+    # AG News's own layout: class, title, description; no header row.
+    path = write(
+        tmp_path / "news.csv",
+        '"3","Oil rises","Oil rose on Monday."\n"2","Cup final","The final, won 2-1."\n',
+    )
+    columns = ColumnsConfig(article_id="1", outlet="1", title="2", text="3")
+    result = read(path, header=False, columns=columns)
+    assert [(a.article_id, a.title, a.text, a.source) for a in result.articles] == [
+        ("3", "Oil rises", "Oil rose on Monday.", f"{path}:1"),
+        ("2", "Cup final", "The final, won 2-1.", f"{path}:2"),
+    ]
+
+
+def test_the_outlet_comes_from_the_url_when_missing_or_empty(tmp_path: Path) -> None:
+    lines = [
+        {"article_id": "1", "url": "https://www.reuters.com/world/x", "text": "A."},
+        {"article_id": "2", "outlet": "", "url": "https://apnews.com/article/y", "text": "B."},
+        {"article_id": "3", "outlet": "BBC", "url": "https://www.bbc.co.uk/z", "text": "C."},
+        {"article_id": "4", "text": "D."},
+    ]
+    path = write(tmp_path / "news.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+    result = read(path)
+    assert [(a.article_id, a.outlet) for a in result.articles] == [
+        ("1", "reuters.com"),
+        ("2", "apnews.com"),
+        ("3", "BBC"),
+    ]
+    assert [r.record for r in result.rejects] == ["line 4 (article_id=4)"]
+    off = read(path, outlet_from_url=False)
+    assert [a.article_id for a in off.articles] == ["3"] and len(off.rejects) == 3
+    # A CSV without an outlet column but with a URL column is read, its outlets taken from the URLs.
+    csv_path = write(tmp_path / "csv" / "news.csv", "article_id,url,text\n1,https://www.ft.com/a,Story.\n")
+    assert [a.outlet for a in read(csv_path).articles] == ["ft.com"]
