@@ -31,6 +31,23 @@ def test_readme_queries_run_on_the_seeds_output(seeds_run: RunResult, query: str
     assert rows, query
 
 
+def test_the_readme_shows_what_make_run_finds_on_the_seeds(seeds_run: RunResult) -> None:
+    """The sample output under the README's first query is that query's result on the seeds, row for row."""
+    query, shown = re.search(r"```sql\n(.*?)```\n\n```\n(.*?)```", README, re.S).groups()
+    cwd = Path.cwd()
+    os.chdir(seeds_run.output.parent)
+    try:
+        found = duckdb.connect().sql(query).fetchall()
+    finally:
+        os.chdir(cwd)
+    rows = [
+        tuple(cell.strip() for cell in line.strip("│").split("│"))
+        for line in shown.splitlines()
+        if line.startswith("│") and not line.startswith("│ cluster")
+    ]
+    assert rows == [tuple(str(cell).strip() for cell in row) for row in found]
+
+
 def test_ci_docker_and_make_install_through_one_script() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     assert "`make run`" in README and "`make test`" in README

@@ -60,3 +60,15 @@ def test_spark_reads_every_table(seeds_run: RunResult, spark: Any) -> None:
     clusters = spark.read.parquet(str(seeds_run.output / "clusters"))
     assert dict(clusters.dtypes)["outlets"] == "array<string>"
     assert dict(clusters.dtypes)["first_published_at"] == "timestamp"
+
+
+def test_the_readmes_python_reads_run_date_as_a_date(seeds_run: RunResult) -> None:
+    """The README's pandas and polars lines give run_date as a date."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    run_date = ds.partitioning(pa.schema([("run_date", pa.date32())]), flavor="hive")
+    frame = ds.dataset(seeds_run.output / "clusters", partitioning=run_date).to_table().to_pandas()
+    assert set(frame["run_date"]) == {seeds_run.run_date}
+    polars = pl.read_parquet(seeds_run.output / "clusters" / "*" / "*.parquet", hive_partitioning=True)
+    assert polars.schema["run_date"] == pl.Date
