@@ -362,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ROOT / "benchmarks" / "configs" / "no-lexical.yaml",
             ROOT / "benchmarks" / "configs" / "no-sentences.yaml",
             ROOT / "benchmarks" / "configs" / "cut-0.5.yaml",
+            ROOT / "benchmarks" / "configs" / "loose.yaml",
             ROOT / "benchmarks" / "configs" / "verifier.yaml",
         ],
         help="configs to compare (the first also sets the baselines' vectors, k and date window)",
