@@ -22,7 +22,14 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from embeddings.encoder import BatchedEncoder, check_max_seq_length
-from embeddings.models import ModelError, adapter_digest, model_identity, resolve_adapter, resolve_model_path
+from embeddings.models import (
+    ModelError,
+    adapter_digest,
+    model_identity,
+    require_torch,
+    resolve_adapter,
+    resolve_model_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +99,7 @@ def export_onnx(model: str, export_dir: Path, *, adapter: str | Path | None, qua
 
 def _export(model: str, folder: Path, adapter_file: Path | None, out: Path, quantize: bool) -> None:
     """Write model.onnx, tokenizer.json and meta.json of the model in ``folder`` into ``out``."""
+    require_torch(f"the ONNX export of {model} (newsdedup export-model, or a run whose export is missing)")
     import torch
     from sentence_transformers import SentenceTransformer
 
