@@ -72,6 +72,8 @@ def export_onnx(model: str, export_dir: Path, *, adapter: str | Path | None, qua
     target = export_dir / f"{name}+onnx-{'int8' if quantize else 'fp32'}"
     if target.is_dir():
         return target
+    # Before anything is written: the image's export folder is read-only, and its install has no torch.
+    require_torch(f"the ONNX export of {model} (newsdedup export-model, or a run whose export is missing)")
     export_dir.mkdir(parents=True, exist_ok=True)
     # Said before it starts: the first run waits on it (about 10 s, once per model, adapter and precision).
     log.info(
@@ -99,7 +101,6 @@ def export_onnx(model: str, export_dir: Path, *, adapter: str | Path | None, qua
 
 def _export(model: str, folder: Path, adapter_file: Path | None, out: Path, quantize: bool) -> None:
     """Write model.onnx, tokenizer.json and meta.json of the model in ``folder`` into ``out``."""
-    require_torch(f"the ONNX export of {model} (newsdedup export-model, or a run whose export is missing)")
     import torch
     from sentence_transformers import SentenceTransformer
 

@@ -107,6 +107,7 @@ def test_torch_features_without_torch_say_what_to_install(
     assert feature in done.stderr
     assert "install torch==2.13.0 and requirements.txt" in done.stderr
     assert not (tmp_path / "out" / "clusters").exists()
+    assert not (tmp_path / "exports").exists()  # checked before the export folder is made
 
 
 def test_fine_tuning_without_torch_says_what_to_install(without_torch: str) -> None:
