@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
-DEPS := scripts/install.sh requirements.txt pyproject.toml
+DEPS := scripts/install.sh requirements.txt requirements-runtime.txt requirements-model.txt pyproject.toml
 
 .PHONY: setup run test lint clean
 

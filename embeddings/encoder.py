@@ -11,7 +11,14 @@ from typing import Protocol
 
 import numpy as np
 
-from embeddings.models import ModelError, adapter_digest, model_identity, resolve_adapter, resolve_model_path
+from embeddings.models import (
+    ModelError,
+    adapter_digest,
+    model_identity,
+    require_torch,
+    resolve_adapter,
+    resolve_model_path,
+)
 from embeddings.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -105,6 +112,7 @@ class SentenceTransformerEncoder(BatchedEncoder):
         adapter: str | Path | None,
     ) -> None:
         folder = resolve_model_path(model)
+        require_torch("embed.backend torch")
         import torch
         from sentence_transformers import SentenceTransformer
 

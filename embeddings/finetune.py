@@ -18,8 +18,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from safetensors.torch import load_file, save_file
+
+from embeddings.models import require_torch
+
+# Before torch's import, so a runtime-only install (the container image) says what to install.
+require_torch("fine-tuning (embeddings/finetune.py)", ("torch", "safetensors"))
+import torch  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
 
 # The linear layers of every transformer block (attention projections and the feed-forward pair).
 _TARGETS = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import os
 from pathlib import Path
 
@@ -36,6 +37,27 @@ class ModelError(RuntimeError):
 
     The message says what to install or set.
     """
+
+
+# What the torch-backed features import: the onnx backend's runs need neither (a lean install leaves them out).
+TORCH_MODULES = ("torch", "sentence_transformers")
+
+
+def require_torch(feature: str, modules: tuple[str, ...] = TORCH_MODULES) -> None:
+    """Raise ModelError naming what to install when ``feature`` needs PyTorch and this install lacks it.
+
+    A runtime-only install (``scripts/install.sh VENV --runtime-only``, the container image) has what the
+    onnx backend runs on, not torch: the backend torch, the ONNX export, the pair verifier and fine-tuning
+    stop here with an answer instead of a ModuleNotFoundError from deep inside a stage.
+    """
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ModelError(
+            f"{feature} needs PyTorch, which this install leaves out ({', '.join(missing)} not installed; "
+            "a runtime-only install such as the container image runs the onnx backend from an existing "
+            "export only): install torch==2.13.0 and requirements.txt, e.g. scripts/install.sh VENV "
+            "without --runtime-only"
+        )
 
 
 def resolve_model_path(model: str) -> Path:

@@ -22,7 +22,14 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from embeddings.encoder import BatchedEncoder, check_max_seq_length
-from embeddings.models import ModelError, adapter_digest, model_identity, resolve_adapter, resolve_model_path
+from embeddings.models import (
+    ModelError,
+    adapter_digest,
+    model_identity,
+    require_torch,
+    resolve_adapter,
+    resolve_model_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +72,8 @@ def export_onnx(model: str, export_dir: Path, *, adapter: str | Path | None, qua
     target = export_dir / f"{name}+onnx-{'int8' if quantize else 'fp32'}"
     if target.is_dir():
         return target
+    # Before anything is written: the image's export folder is read-only, and its install has no torch.
+    require_torch(f"the ONNX export of {model} (newsdedup export-model, or a run whose export is missing)")
     export_dir.mkdir(parents=True, exist_ok=True)
     # Said before it starts: the first run waits on it (about 10 s, once per model, adapter and precision).
     log.info(

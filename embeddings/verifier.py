@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from safetensors import safe_open
 
-from embeddings.models import ModelError, resolve_adapter, resolve_model_path
+from embeddings.models import ModelError, require_torch, resolve_adapter, resolve_model_path
 from embeddings.progress import Progress
 
 
@@ -35,7 +34,9 @@ class PairVerifier:
     """
 
     def __init__(self, verifier: str | Path, *, threads: int, batch_size: int) -> None:
+        require_torch("the pair verifier (verify.model)", ("torch", "transformers", "safetensors"))
         import torch
+        from safetensors import safe_open
         from transformers import AutoModel, AutoTokenizer
 
         from embeddings.finetune import apply_adapter

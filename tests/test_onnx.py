@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -96,17 +94,6 @@ def test_an_existing_export_is_reused(fp32: OnnxEncoder, export_dir: Path) -> No
     assert again.identity == fp32.identity
     assert sorted(export_dir.iterdir()) == exports  # no new export, no staging folder left behind
     assert [(folder / MODEL_FILE).stat().st_mtime_ns for folder in exports] == stamps
-
-
-def test_a_run_with_an_export_does_not_import_torch(fp32: OnnxEncoder, export_dir: Path) -> None:
-    script = (
-        "import sys; from pathlib import Path; from jobs.config import EmbedConfig; "
-        "from jobs.embed import load_encoder; "
-        f"embed = EmbedConfig(model={MODEL!r}, export_path=Path({str(export_dir)!r}), progress=False); "
-        "load_encoder(embed, 1).encode(['A text.']); "
-        "assert 'torch' not in sys.modules"
-    )
-    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True)
 
 
 def test_unusable_models_and_lengths_raise_model_error(export_dir: Path, tmp_path: Path) -> None:
