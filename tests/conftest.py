@@ -88,7 +88,7 @@ def write(path: Path, content: str | bytes) -> Path:
 
 
 # Columns that differ between two runs of the same input and config.
-VOLATILE = {"run_id", "started_at", "finished_at"}
+VOLATILE = {"run_id", "origin_run_id", "started_at", "finished_at"}
 
 
 def read(output: Path, name: str) -> pa.Table:
