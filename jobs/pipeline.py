@@ -33,7 +33,7 @@ from jobs.config import ConfigError, JobConfig
 from jobs.embed import Embedder, embed_paragraphs
 from jobs.executors import make_executor
 from jobs.ingest import read_articles
-from jobs.lineage import Lineage, lineages
+from jobs.lineage import MERGED, SPLIT, Lineage, lineages
 from jobs.neighbours import nearest_neighbours
 from jobs.pairs import candidate_pairs, judge_pairs, judge_same_fact
 from jobs.paragraphs import article_texts, excluded_reason, split_articles
@@ -235,7 +235,13 @@ def _run(
         pairs = pairs.renumbered(both.rows)
         lineage = _lineage(read, clusters, past, run_date)
         own = len(paragraphs)
-        kept = [k for k, cluster in enumerate(clusters) if int(cluster.members.min()) < own]
+        # Clusters holding a paragraph of this run, and the parts of an earlier cluster that split or merged
+        # without one (their members' latest cluster changes, so the day's tables say so).
+        kept = [
+            k
+            for k, cluster in enumerate(clusters)
+            if int(cluster.members.min()) < own or lineage[k].change in (SPLIT, MERGED)
+        ]
         clusters, lineage = [clusters[k] for k in kept], [lineage[k] for k in kept]
         info.update(clusters=len(clusters), history_links=len(links))
 

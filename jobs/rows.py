@@ -51,7 +51,7 @@ def build_tables(
 ) -> dict[str, pa.Table]:
     """Every table but runs, from what the stages found. ``read`` holds this run's articles and paragraphs
     first, then those of the history; ``pairs`` and ``clusters`` name paragraphs by their index in
-    ``read.paragraphs``, and ``clusters`` are the ones holding a paragraph of this run, named by ``lineage``.
+    ``read.paragraphs``, and ``clusters`` are the ones this run reports (jobs/pipeline.py), named by ``lineage``.
     A history paragraph is in the tables only as a member of one of them."""
     articles = read.articles
     paragraphs = read.paragraphs
