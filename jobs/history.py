@@ -36,7 +36,7 @@ from jobs import commit, tables
 from jobs.embed import Embedded
 from jobs.lineage import Earlier
 from jobs.pairs import Pairs
-from jobs.paragraphs import Paragraph
+from jobs.paragraphs import Paragraph, article_texts
 from jobs.records import Article
 
 log = logging.getLogger(__name__)
@@ -354,3 +354,17 @@ def with_links(pairs: Pairs, links: Pairs) -> Pairs:
         np.concatenate([pairs.link, links.link])[order],
         probability,
     )
+
+
+def match_context(read: Read, own_articles: int, pairs: Pairs) -> tuple[np.ndarray, list[list[str]]]:
+    """The article of each row of ``read.embedded`` and the articles' paragraphs, the context the same-fact
+    model weighs ``pairs`` in: the run's own articles and the history's articles that ``pairs`` touch,
+    numbered anew (a row of another article gets -1 and is in no pair). IDF over them, so the work grows
+    with the run's own volume, not the history's."""
+    articles = read.embedded.articles
+    paired = np.unique(articles[np.concatenate([pairs.a, pairs.b])])
+    kept = np.union1d(np.arange(own_articles), paired[paired >= own_articles])
+    number = np.full(len(read.articles), -1, dtype=np.int64)
+    number[kept] = np.arange(kept.size)
+    texts = article_texts([p for p in read.paragraphs if number[p.article_index] >= 0], len(read.articles))
+    return number[articles], [texts[a] for a in kept.tolist()]

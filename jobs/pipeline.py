@@ -36,7 +36,7 @@ from jobs.ingest import read_articles
 from jobs.lineage import MERGED, SPLIT, Lineage, lineages
 from jobs.neighbours import nearest_neighbours
 from jobs.pairs import candidate_pairs, judge_pairs, judge_same_fact
-from jobs.paragraphs import article_texts, excluded_reason, split_articles
+from jobs.paragraphs import excluded_reason, split_articles
 from jobs.parallel import Executor
 from jobs.rows import build_tables, run_counts, runs_table
 from jobs.same_fact import COPY, REWRITE
@@ -192,14 +192,9 @@ def _run(
         info.update(vectors=index.ntotal, candidates=len(pairs), apart=n_apart)
 
     with watch.stage("match") as info, _cache_errors(_cache_folder(config)):  # it embeds whole articles too
+        article_of, context = history.match_context(read, len(ingested.articles), pairs)
         pairs = judge_same_fact(
-            pairs,
-            both.texts,
-            both.vectors,
-            both.articles,
-            article_texts(read.paragraphs, len(read.articles)),
-            embedder.vectors,
-            config.match,
+            pairs, both.texts, both.vectors, article_of, context, embedder.vectors, config.match
         )
         info.update(
             copies=int(np.count_nonzero(pairs.link == COPY)),
