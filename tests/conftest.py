@@ -3,6 +3,7 @@ and reading back what a run wrote."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,32 @@ def run_on(input_path: Path, output: Path, encoder: Encoder | None, *overrides: 
         ],
     )
     return run_job(config, encoder=encoder)
+
+
+def write_day(tmp_path: Path, run_date: str, articles: list[tuple[str, str, str, str]]) -> Path:
+    """The input of the run for ``run_date``: ``articles`` as (article id, outlet, published day, text)."""
+    source = tmp_path / "input" / run_date / "articles.jsonl"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    records = [
+        {"article_id": a, "outlet": o, "published_at": f"{p}T08:00:00Z", "text": t} for a, o, p, t in articles
+    ]
+    source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return source
+
+
+def run_day(
+    tmp_path: Path,
+    output: Path,
+    run_date: str,
+    articles: list[tuple[str, str, str, str]],
+    encoder: Encoder,
+    days: int = 10,
+) -> RunResult:
+    """The scheduled run for ``run_date`` on ``articles``, with ``days`` of history."""
+    source = write_day(tmp_path, run_date, articles)
+    return run_on(
+        source, output, encoder, f"run_date={run_date}", f"history.days={days}", "output.mode=replace_date"
+    )
 
 
 @pytest.fixture(scope="session")

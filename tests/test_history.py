@@ -3,7 +3,6 @@ that last, and what changed (jobs/history.py, jobs/lineage.py). Real model, real
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -12,37 +11,11 @@ import pyarrow.parquet as pq
 from embeddings.encoder import Encoder
 from jobs import tables
 from jobs.pipeline import RunResult
-from tests.conftest import VOLATILE, read, run_on
+from tests.conftest import VOLATILE, read, run_day
 
 # Facts told once each; every article below is one of them, as copied by an outlet.
 FACT = "The central bank of Norway raised its main interest rate on Thursday, citing persistent inflation."
 OTHER = "Heavy snowfall closed the main mountain pass between Italy and Switzerland for most of the week."
-
-
-def write_day(tmp_path: Path, run_date: str, articles: list[tuple[str, str, str, str]]) -> Path:
-    """The input of the run for ``run_date``: ``articles`` as (article id, outlet, published day, text)."""
-    source = tmp_path / "input" / run_date / "articles.jsonl"
-    source.parent.mkdir(parents=True, exist_ok=True)
-    records = [
-        {"article_id": a, "outlet": o, "published_at": f"{p}T08:00:00Z", "text": t} for a, o, p, t in articles
-    ]
-    source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return source
-
-
-def day(
-    tmp_path: Path,
-    output: Path,
-    run_date: str,
-    articles: list[tuple[str, str, str, str]],
-    encoder: Encoder,
-    days: int = 10,
-) -> RunResult:
-    """The scheduled run for ``run_date`` on ``articles``, with ``days`` of history."""
-    source = write_day(tmp_path, run_date, articles)
-    return run_on(
-        source, output, encoder, f"run_date={run_date}", f"history.days={days}", "output.mode=replace_date"
-    )
 
 
 def of_run(output: Path, name: str, run: RunResult) -> list[dict]:
@@ -67,7 +40,7 @@ def test_a_fact_republished_later_joins_the_earlier_cluster_under_its_id(
     tmp_path: Path, encoder: Encoder
 ) -> None:
     out = tmp_path / "out"
-    first = day(
+    first = run_day(
         tmp_path,
         out,
         "2025-01-01",
@@ -77,7 +50,7 @@ def test_a_fact_republished_later_joins_the_earlier_cluster_under_its_id(
     ((cid, members),) = clusters_of(out, first).items()
     assert members == {"wire", "copy-a"}
     assert changes(out, first)[cid]["change"] == "new"
-    second = day(tmp_path, out, "2025-01-02", [("copy-b", "beta", "2025-01-02", FACT)], encoder)
+    second = run_day(tmp_path, out, "2025-01-02", [("copy-b", "beta", "2025-01-02", FACT)], encoder)
     assert clusters_of(out, second) == {cid: {"wire", "copy-a", "copy-b"}}
     change = changes(out, second)[cid]
     assert (change["change"], change["n_added"], change["added_outlets"]) == ("grown", 1, ["beta"])
@@ -99,14 +72,14 @@ def test_a_merge_keeps_the_older_id_and_records_the_other(tmp_path: Path, encode
     """Two clusters of one fact published 8 days apart (further than match.max_days_apart) stay apart until
     a copy published between them arrives: the older id survives."""
     out = tmp_path / "out"
-    first = day(
+    first = run_day(
         tmp_path,
         out,
         "2025-01-01",
         [("x1", "one", "2025-01-01", FACT), ("x2", "two", "2025-01-01", FACT)],
         encoder,
     )
-    second = day(
+    second = run_day(
         tmp_path,
         out,
         "2025-01-09",
@@ -116,7 +89,7 @@ def test_a_merge_keeps_the_older_id_and_records_the_other(tmp_path: Path, encode
     ((older, _),) = clusters_of(out, first).items()
     ((newer, members),) = clusters_of(out, second).items()
     assert newer != older and members == {"y1", "y2"}
-    third = day(tmp_path, out, "2025-01-10", [("m", "five", "2025-01-05", FACT)], encoder)
+    third = run_day(tmp_path, out, "2025-01-10", [("m", "five", "2025-01-05", FACT)], encoder)
     assert clusters_of(out, third) == {older: {"x1", "x2", "y1", "y2", "m"}}
     change = changes(out, third)[older]
     assert (change["change"], change["related_ids"], change["n_added"]) == ("merged", [newer], 1)
@@ -127,7 +100,7 @@ def test_a_split_records_both_parts(tmp_path: Path, encoder: Encoder) -> None:
     is read again with another text: the part holding most of it keeps the id, and each part names the
     other."""
     out = tmp_path / "out"
-    whole = day(
+    whole = run_day(
         tmp_path,
         out,
         "2025-01-10",
@@ -140,7 +113,7 @@ def test_a_split_records_both_parts(tmp_path: Path, encoder: Encoder) -> None:
     )
     ((cid, members),) = clusters_of(out, whole).items()
     assert members == {"a1", "a2", "a3", "m", "b1", "b2"}
-    after = day(
+    after = run_day(
         tmp_path,
         out,
         "2025-01-11",
@@ -160,9 +133,9 @@ def test_history_days_0_reproduces_a_run_alone(tmp_path: Path, encoder: Encoder)
     first = [("wire", "wire", "2025-01-01", FACT), ("copy-a", "alpha", "2025-01-01", FACT)]
     second = [("copy-b", "beta", "2025-01-02", FACT), ("b1", "gamma", "2025-01-02", FACT)]
     for days, out in ((10, tmp_path / "with"), (0, tmp_path / "without")):
-        day(tmp_path, out, "2025-01-01", first, encoder, days)
-        day(tmp_path, out, "2025-01-02", second, encoder, days)
-    day(tmp_path, tmp_path / "alone", "2025-01-02", second, encoder, 10)  # nothing earlier in its folder
+        run_day(tmp_path, out, "2025-01-01", first, encoder, days)
+        run_day(tmp_path, out, "2025-01-02", second, encoder, days)
+    run_day(tmp_path, tmp_path / "alone", "2025-01-02", second, encoder, 10)  # nothing earlier in its folder
 
     def day_2(output: Path, name: str) -> list[dict]:
         table = read(output, name)
@@ -185,9 +158,9 @@ def test_a_rerun_of_a_day_after_later_days_keeps_every_id(tmp_path: Path, encode
         "2025-01-02": [("copy-a", "alpha", "2025-01-01", FACT), ("y1", "two", "2025-01-02", OTHER)],
         "2025-01-03": [("copy-b", "beta", "2025-01-02", FACT), ("y2", "three", "2025-01-03", OTHER)],
     }
-    runs = {d: day(tmp_path, out, d, articles, encoder) for d, articles in inputs.items()}
+    runs = {d: run_day(tmp_path, out, d, articles, encoder) for d, articles in inputs.items()}
     before = {(p["paragraph_id"], p["cluster_id"]) for p in of_run(out, "paragraphs", runs["2025-01-02"])}
-    again = day(tmp_path, out, "2025-01-02", inputs["2025-01-02"], encoder)
+    again = run_day(tmp_path, out, "2025-01-02", inputs["2025-01-02"], encoder)
     after = {(p["paragraph_id"], p["cluster_id"]) for p in of_run(out, "paragraphs", again)}
     assert after == before and any(c for _, c in before)
     # The rerun replaced the day: one run for it, its history store too.
@@ -196,7 +169,7 @@ def test_a_rerun_of_a_day_after_later_days_keeps_every_id(tmp_path: Path, encode
 
 def test_cluster_changes_read_back_with_the_declared_schema(tmp_path: Path, encoder: Encoder) -> None:
     out = tmp_path / "out"
-    day(
+    run_day(
         tmp_path,
         out,
         "2025-01-01",
