@@ -86,14 +86,14 @@ def run_day(
     output: Path,
     run_date: str,
     articles: list[tuple[str, str, str, str]],
-    encoder: Encoder,
+    encoder: Encoder | None,
     days: int = 10,
+    *overrides: str,
 ) -> RunResult:
     """The scheduled run for ``run_date`` on ``articles``, with ``days`` of history."""
     source = write_day(tmp_path, run_date, articles)
-    return run_on(
-        source, output, encoder, f"run_date={run_date}", f"history.days={days}", "output.mode=replace_date"
-    )
+    settings = (f"run_date={run_date}", f"history.days={days}", "output.mode=replace_date", *overrides)
+    return run_on(source, output, encoder, *settings)
 
 
 @pytest.fixture(scope="session")

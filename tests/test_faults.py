@@ -78,9 +78,9 @@ def test_a_kill_at_any_step_of_the_commit_leaves_only_complete_runs(setup: Setup
     code, err = wait(newsdedup(counted, "count", 0, *setup.args(counted, "output.mode=replace_date")))
     assert code == 0, err
     steps = steps_taken(counted)
-    # The journal, 8 files moved (6 tables, the index and its ids), the 8 replaced deleted, the journal removed,
-    # the staging lock removed.
-    assert steps == 19
+    # The journal, 11 files moved (7 tables, the index and its ids, the history store and its links), the 11
+    # replaced deleted, the journal removed, the staging lock removed.
+    assert steps == 25
 
     def killed_at(n: int) -> tuple[int, Path, int, str]:
         output = setup.copy_of_base(f"kill{n}")
