@@ -1,9 +1,13 @@
-"""The run loop: ingest -> paragraphs -> embed -> index and candidate pairs -> match -> (verify) -> cluster ->
-write.
+"""The run loop: ingest -> paragraphs -> embed -> history -> index and candidate pairs -> match -> (verify) ->
+cluster -> write.
 
 Each stage is a function of its own module, called with its inputs, its config section and the executor's
 map or encode; this module only runs them in order, times them, and commits (jobs/commit.py) the tables
 jobs/rows.py builds from their results. A run starts by repairing what killed runs left in its output folder.
+
+With history (jobs/history.py), the earlier days' clustered paragraphs follow the run's own as extra rows of
+the index and the cluster graph; only pairs with one of the run's own paragraphs are judged, the earlier
+runs' links inside the clusters those pairs touch are added, and jobs/lineage.py names the clusters.
 """
 
 from __future__ import annotations
@@ -187,8 +191,9 @@ def _run(
             copies=both.max_copies,
             centroids_cache=_cache_folder(config) / "ivf-centroids" if config.embed.cache else None,
         )
-        pairs, n_apart = candidate_pairs(neighbours, both.vectors, both.texts, both.published, config.match)
-        pairs = pairs.subset(pairs.a < own_rows)  # history pairs were judged by their own runs
+        pairs, n_apart = candidate_pairs(
+            neighbours, both.vectors, both.texts, both.published, config.match, own_rows
+        )
         info.update(vectors=index.ntotal, candidates=len(pairs), apart=n_apart)
 
     with watch.stage("match") as info, _cache_errors(_cache_folder(config)):  # it embeds whole articles too
