@@ -310,7 +310,8 @@ def extend(own: Read, history: History) -> Read:
 
 def history_links(history: History, read: Read, touched: np.ndarray, with_probability: bool) -> Pairs:
     """The history's links (as rows of ``read.embedded``) inside the earlier clusters of the ``touched``
-    rows: what keeps an earlier cluster whole when today's paragraphs join it."""
+    rows: what keeps an earlier cluster whole when today's paragraphs join it. A link whose two paragraphs
+    the latest run put in different clusters (a split since) is left out."""
     own = len(read.paragraphs) - len(read.origin)
     pid = [read.paragraphs[i].paragraph_id for i in read.embedded.rows.tolist()]
     row_of = {p: j for j, p in enumerate(pid) if read.embedded.rows[j] >= own}
@@ -320,7 +321,7 @@ def history_links(history: History, read: Read, touched: np.ndarray, with_probab
     b = [row_of.get(p, -1) for p in links.column("paragraph_id_b").to_pylist()]
     chosen: dict[tuple[int, int], int] = {}
     for k, (x, y) in enumerate(zip(a, b, strict=True)):
-        if x >= 0 and y >= 0 and history.previous.get(pid[x]) in clusters:
+        if x >= 0 and y >= 0 and history.previous.get(pid[x]) == history.previous.get(pid[y]) in clusters:
             chosen[(min(x, y), max(x, y))] = k  # later runs come later: their judgement wins
     order = sorted(chosen)
     take = np.array([chosen[key] for key in order], dtype=np.int64)

@@ -3,6 +3,7 @@ that last, and what changed (jobs/history.py, jobs/lineage.py). Real model, real
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -10,6 +11,7 @@ import pyarrow.parquet as pq
 
 from embeddings.encoder import Encoder
 from jobs import tables
+from jobs.lineage import Earlier, cluster_id, day_start, lineages
 from jobs.pipeline import RunResult
 from tests.conftest import VOLATILE, read, run_day
 
@@ -199,3 +201,42 @@ def test_first_outlet_is_named_only_when_every_member_is_dated(seeds_run: RunRes
             mixed += bool(articles & dated)
             assert (c["first_published_at"] is not None) == bool(articles & dated)
     assert mixed > 0
+
+
+def test_the_id_rule_settles_ties_by_age_then_id_then_digest() -> None:
+    def earlier(day: int) -> Earlier:
+        return Earlier(day_start(dt.date(2025, 1, day)), None, None, None, 1)
+
+    today = [dt.date(2025, 1, 9)] * 2
+    # A merge: the older cluster's id survives whoever holds more members; at equal age, the smaller id.
+    for ages, kept in (({"x": 2, "y": 1}, "y"), ({"x": 1, "y": 1}, "x")):
+        (found,) = lineages(
+            [["p1", "p2", "p3"]],
+            [["a", "b", "c"]],
+            [today + today[:1]],
+            {"p1": "x", "p2": "x", "p3": "y"},
+            {k: earlier(d) for k, d in ages.items()},
+        )
+        assert (found.cluster_id, found.change, found.related_ids) == (
+            kept,
+            "merged",
+            sorted({"x", "y"} - {kept}),
+        )
+        assert found.first_seen_at == day_start(dt.date(2025, 1, min(ages.values())))
+    # A split into halves: the part with the smaller member digest keeps the id.
+    parts = [["p1", "n1"], ["p2", "n2"]]
+    found = lineages(parts, [["a", "b"]] * 2, [today] * 2, {"p1": "x", "p2": "x"}, {"x": earlier(1)})
+    keeper = min(range(2), key=lambda k: cluster_id(parts[k]))
+    assert found[keeper].cluster_id == "x" and found[1 - keeper].cluster_id == cluster_id(parts[1 - keeper])
+    assert [f.change for f in found] == ["split", "split"]
+    assert found[1 - keeper].related_ids == ["x"] and found[keeper].related_ids == [
+        cluster_id(parts[1 - keeper])
+    ]
+    # Nothing earlier: the digest, as without history.
+    (alone,) = lineages([["n1", "n2"]], [["a", "b"]], [today], {}, {})
+    assert (alone.cluster_id, alone.change, alone.n_added, alone.n_runs) == (
+        cluster_id(["n1", "n2"]),
+        "new",
+        2,
+        1,
+    )
