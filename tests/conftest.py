@@ -4,6 +4,7 @@ and reading back what a run wrote."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,22 @@ from jobs.pipeline import RunResult, run_job
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
+README = (ROOT / "README.md").read_text()
+
+
+def readme_section(title: str) -> str:
+    """The README's ``## title`` section, up to the next ``## `` heading."""
+    return re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", README, re.S | re.M).group(1)
+
+
+def sql_blocks(text: str) -> list[str]:
+    return re.findall(r"```sql\n(.*?)```", text, re.S)
+
+
+# The README's queries over several days of scheduled runs (they answer on a two-day output), and the rest,
+# which answer on the output of one run.
+SCHEDULED_QUERIES = sql_blocks(readme_section("Scheduled runs"))
+ONE_RUN_QUERIES = [q for q in sql_blocks(README) if q not in SCHEDULED_QUERIES]
 
 # Pairs of sentences that report the same thing, and pairs that do not.
 SAME = [

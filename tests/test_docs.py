@@ -10,23 +10,9 @@ import pytest
 from embeddings.encoder import Encoder
 from jobs import tables
 from jobs.pipeline import RunResult
-from tests.conftest import run_day
+from tests.conftest import ONE_RUN_QUERIES, README, SCHEDULED_QUERIES, run_day
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
-
-
-def section(title: str) -> str:
-    """The README's ``## title`` section, up to the next ``## `` heading."""
-    return re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", README, re.S | re.M).group(1)
-
-
-def queries(text: str) -> list[str]:
-    return re.findall(r"```sql\n(.*?)```", text, re.S)
-
-
-# Queries over several days of scheduled runs: they run on a two-day output, not on the seeds'.
-SCHEDULED = queries(section("Scheduled runs"))
 
 
 def run_queries(folder: Path, queries: list[str]) -> list[list[tuple]]:
@@ -45,7 +31,7 @@ def test_readme_table_reference_is_generated_from_the_schemas() -> None:
     assert block.group(1) == tables.markdown_reference(), "run: python scripts/update_readme_tables.py"
 
 
-@pytest.mark.parametrize("query", [q for q in queries(README) if q not in SCHEDULED])
+@pytest.mark.parametrize("query", ONE_RUN_QUERIES)
 def test_readme_queries_run_on_the_seeds_output(seeds_run: RunResult, query: str) -> None:
     # The queries read output/... as a user in that folder would.
     (rows,) = run_queries(seeds_run.output.parent, [query])
@@ -77,8 +63,8 @@ def test_scheduled_runs_queries_run_on_two_days_of_output(tmp_path: Path, encode
         ],
         encoder,
     )
-    assert len(SCHEDULED) == 3
-    new, grown, first = run_queries(tmp_path, SCHEDULED)
+    assert len(SCHEDULED_QUERIES) == 3
+    new, grown, first = run_queries(tmp_path, SCHEDULED_QUERIES)
     assert [(row[1], row[2]) for row in new] == [(2, ["alpha", "gamma"])]
     assert [(row[1], row[2], row[3]) for row in grown] == [("grown", 1, ["beta"])]
     # Equal publication times: the smaller article id was first (w before x, s before t).

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -19,11 +18,10 @@ import pytest
 from embeddings.encoder import Encoder
 from jobs import cli, commit
 from jobs.pipeline import RunResult
-from tests.conftest import DEFAULT_CONFIG, ROOT, SEEDS, rows, run_on
+from tests.conftest import DEFAULT_CONFIG, ONE_RUN_QUERIES, SEEDS, rows, run_on
 from tests.faults import assert_settled, incomplete_committed_runs, newsdedup, steps_taken, wait
 
 DATE = "2025-11-22"  # run_on's run date
-README_QUERIES = re.findall(r"```sql\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
 
 
 class Setup:
@@ -66,7 +64,7 @@ def readme_queries_answer(output: Path) -> None:
     cwd = Path.cwd()
     os.chdir(output.parent)
     try:
-        for query in README_QUERIES:
+        for query in ONE_RUN_QUERIES:
             assert duckdb.connect().sql(query).fetchall(), query
     finally:
         os.chdir(cwd)
