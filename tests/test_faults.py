@@ -199,14 +199,14 @@ def test_a_really_full_disk_fails_the_run_with_the_path_and_keeps_earlier_output
 def test_a_repair_killed_at_any_step_is_finished_by_the_next(setup: Setup) -> None:
     # A replace_date commit killed among its deletes leaves a journal to roll forward and a dead staging folder.
     damaged = setup.copy_of_base("damaged")
-    code, _ = wait(newsdedup(damaged, "kill", 12, *setup.args(damaged, "output.mode=replace_date")))
+    code, _ = wait(newsdedup(damaged, "kill", 15, *setup.args(damaged, "output.mode=replace_date")))
     assert code == -9 and list((damaged / commit.JOURNAL).glob("*.json"))
     counted = setup.work / "repair-count" / "output"
     shutil.copytree(damaged, counted)
     assert wait(newsdedup(counted, "count", 0, "repair", "--output", str(counted)))[0] == 0
     steps = steps_taken(counted)
-    # The 8 deletes (the 2 done already are tried again), the journal, the dead run's staging lock.
-    assert steps == 10
+    # The 11 deletes (the 2 done already are tried again), the journal, the dead run's staging lock.
+    assert steps == 13
     expected = assert_settled(counted)
     assert len(expected) == 1 and setup.base.run_id not in expected  # the killed run had committed
     for n in range(1, steps + 1):
