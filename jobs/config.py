@@ -150,6 +150,12 @@ class VerifyConfig(_Section):
     batch_size: int = Field(32, ge=1)
 
 
+class HistoryConfig(_Section):
+    """Which earlier runs a run matches its paragraphs against (configs/default.yaml says each key)."""
+
+    days: int = Field(7, ge=0)
+
+
 class RayConfig(_Section):
     """Where and how the ``ray`` executor runs the job's parallel steps (configs/default.yaml says each key)."""
 
@@ -176,6 +182,7 @@ class JobConfig(_Section):
     match: MatchConfig = Field(default_factory=MatchConfig)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
 
     @field_validator("run_date", mode="before")
     @classmethod

@@ -150,11 +150,13 @@ def candidate_pairs(
     texts: Sequence[str],
     published: np.ndarray,
     config: MatchConfig,
+    own_rows: int | None = None,
 ) -> tuple[Pairs, int]:
     """The pairs to judge: neighbours at or above ``config.candidate_similarity`` and, with
     ``config.lexical``, texts that share wording; those whose articles were published more than
     ``config.max_days_apart`` apart are left out (``published``: see within_days). Also returns how many
-    were left out for that."""
+    were left out for that. ``own_rows``: only pairs with one of the first ``own_rows`` rows (a run's own
+    paragraphs; the rows after them are the history's, whose pairs their own runs judged)."""
     pairs = threshold_pairs(neighbours, config.candidate_similarity)
     if config.lexical and len(texts) > 1:
         la, lb = lexical_pairs(texts, config)
@@ -168,6 +170,8 @@ def candidate_pairs(
         b = np.concatenate([pairs.b, lb])
         order = np.lexsort((b, a))
         pairs = Pairs(a[order], b[order], np.concatenate([pairs.similarity, sims])[order])
+    if own_rows is not None:
+        pairs = pairs.subset(pairs.a < own_rows)  # a < b: a pair with an own row has it as a
     if config.max_days_apart is None:
         return pairs, 0
     near = within_days(pairs, published, config.max_days_apart)

@@ -1,9 +1,13 @@
-"""The run loop: ingest -> paragraphs -> embed -> index and candidate pairs -> match -> (verify) -> cluster ->
-write.
+"""The run loop: ingest -> paragraphs -> embed -> history -> index and candidate pairs -> match -> (verify) ->
+cluster -> write.
 
 Each stage is a function of its own module, called with its inputs, its config section and the executor's
 map or encode; this module only runs them in order, times them, and commits (jobs/commit.py) the tables
 jobs/rows.py builds from their results. A run starts by repairing what killed runs left in its output folder.
+
+With history (jobs/history.py), the earlier days' clustered paragraphs follow the run's own as extra rows of
+the index and the cluster graph; only pairs with one of the run's own paragraphs are judged, the earlier
+runs' links inside the clusters those pairs touch are added, and jobs/lineage.py names the clusters.
 """
 
 from __future__ import annotations
@@ -27,15 +31,16 @@ from embeddings.encoder import Encoder
 from embeddings.index import index_kind, save_index, set_threads
 from embeddings.models import resolve_adapter
 from embeddings.progress import Progress
-from jobs import commit, tables
-from jobs.clusters import cluster_pairs
+from jobs import commit, history, tables
+from jobs.clusters import Cluster, cluster_pairs
 from jobs.config import ConfigError, JobConfig
 from jobs.embed import Embedder, embed_paragraphs
 from jobs.executors import make_executor
 from jobs.ingest import read_articles
+from jobs.lineage import MERGED, SPLIT, Lineage, lineages
 from jobs.neighbours import nearest_neighbours
 from jobs.pairs import candidate_pairs, judge_pairs, judge_same_fact
-from jobs.paragraphs import article_texts, excluded_reason, split_articles
+from jobs.paragraphs import excluded_reason, split_articles
 from jobs.parallel import Executor
 from jobs.rows import build_tables, run_counts, runs_table
 from jobs.same_fact import COPY, REWRITE
@@ -161,29 +166,40 @@ def _run(
         )
         info.update(distinct=embedded.n_unique, from_cache=embedded.n_cache_hits, encoded=embedded.n_encoded)
 
+    with watch.stage("history") as info:
+        past = history.load(
+            config.output.path,
+            run_date,
+            config.history.days,
+            model_identity=embedded.model_identity,
+            skip_articles={a.article_id for a in ingested.articles},
+            dim=embedded.vectors.shape[1],
+            max_chars=config.paragraphs.max_chars,
+        )
+        read = history.extend(history.Read(ingested.articles, paragraphs, excluded, embedded), past)
+        info.update(paragraphs=len(past.read.paragraphs), clustered=int(past.read.embedded.rows.size))
+    # The run's own clustered paragraphs are the first rows of read.embedded, the history's follow.
+    own_rows = int(embedded.rows.size)
+    both = read.embedded
+
     with watch.stage("index") as info:
         index, neighbours = nearest_neighbours(
-            embedded.vectors,
+            both.vectors,
             config.index,
             executor.map,
             executor.parallelism,
-            copies=embedded.max_copies,
+            copies=both.max_copies,
             centroids_cache=_cache_folder(config) / "ivf-centroids" if config.embed.cache else None,
         )
         pairs, n_apart = candidate_pairs(
-            neighbours, embedded.vectors, embedded.texts, embedded.published, config.match
+            neighbours, both.vectors, both.texts, both.published, config.match, own_rows
         )
         info.update(vectors=index.ntotal, candidates=len(pairs), apart=n_apart)
 
     with watch.stage("match") as info, _cache_errors(_cache_folder(config)):  # it embeds whole articles too
+        article_of, context = history.match_context(read, len(ingested.articles), pairs)
         pairs = judge_same_fact(
-            pairs,
-            embedded.texts,
-            embedded.vectors,
-            embedded.articles,
-            article_texts(paragraphs, len(ingested.articles)),
-            embedder.vectors,
-            config.match,
+            pairs, both.texts, both.vectors, article_of, context, embedder.vectors, config.match
         )
         info.update(
             copies=int(np.count_nonzero(pairs.link == COPY)),
@@ -194,42 +210,59 @@ def _run(
     if config.verify.model is not None:
         with watch.stage("verify") as info:
             linked = int(pairs.linked_mask().sum())
-            pairs = judge_pairs(pairs, embedded.texts, config.verify, threads=threads)
+            pairs = judge_pairs(pairs, both.texts, config.verify, threads=threads)
             n_rejected = linked - int(pairs.linked_mask().sum())
             info.update(judged=int(np.count_nonzero(~np.isnan(pairs.probability))), rejected=n_rejected)
+    judged = pairs
 
     with watch.stage("cluster") as info:
-        _, text_ids = np.unique(np.array(embedded.texts, dtype=object), return_inverse=True)
+        touched = np.unique(np.concatenate([pairs.a, pairs.b]))
+        links = history.history_links(
+            past, read, touched[touched >= own_rows], with_probability=pairs.probability is not None
+        )
+        pairs = history.with_links(pairs, links)
+        _, text_ids = np.unique(np.array(both.texts, dtype=object), return_inverse=True)
         clusters = cluster_pairs(
             pairs,
-            embedded.vectors,
+            both.vectors,
             text_ids,
             config.cluster,
             executor.map,
             executor.parallelism,
         )
-        info.update(clusters=len(clusters))
-    # Rows become paragraph indices here, once: the tables name every paragraph by its index among all.
-    clusters = [cluster.renumbered(embedded.rows) for cluster in clusters]
-    pairs = pairs.renumbered(embedded.rows)
+        # Rows become paragraph indices here, once: the tables name every paragraph by its index among all.
+        clusters = [cluster.renumbered(both.rows) for cluster in clusters]
+        pairs = pairs.renumbered(both.rows)
+        lineage = _lineage(read, clusters, past, run_date)
+        own = len(paragraphs)
+        # Clusters holding a paragraph of this run, and the parts of an earlier cluster that split or merged
+        # without one (their members' latest cluster changes, so the day's tables say so).
+        kept = [
+            k
+            for k, cluster in enumerate(clusters)
+            if int(cluster.members.min()) < own or lineage[k].change in (SPLIT, MERGED)
+        ]
+        clusters, lineage = [clusters[k] for k in kept], [lineage[k] for k in kept]
+        info.update(clusters=len(clusters), history_links=len(links))
 
     staged = commit.StagedRun(config.output.path, run_id, run_date, lock_timeout=config.output.lock_timeout)
     try:
         with watch.stage("write") as info:
-            built = build_tables(run_id, ingested, paragraphs, excluded, embedded, pairs, clusters)
+            built = build_tables(run_id, run_date, ingested, read, pairs, clusters, lineage)
             with Progress(sum(t.num_rows for t in built.values()), "write", "row") as progress:
                 for name, table in built.items():
                     staged.write_table(name, table)
                     info[name] = table.num_rows
                     progress.update(table.num_rows)
             if config.index.save and index.ntotal:
-                _stage_index(staged, index, [paragraphs[i].paragraph_id for i in embedded.rows])
+                _stage_index(staged, index, [read.paragraphs[i].paragraph_id for i in both.rows])
+            history.store(staged, read, pairs, [cluster.members for cluster in clusters])
         counts = run_counts(
             ingested,
             paragraphs,
             embedded,
             built,
-            pairs,
+            judged,
             n_apart=n_apart,
             n_rejected=n_rejected,
         )
@@ -256,6 +289,24 @@ def _run(
         raise
     log.info("run %s %s: %s", run_id, status, ", ".join(f"{k}={v}" for k, v in counts.items()))
     return RunResult(run_id, run_date, config.output.path, status, counts, watch.seconds, files)
+
+
+def _lineage(
+    read: history.Read, clusters: list[Cluster], past: history.History, run_date: dt.date
+) -> list[Lineage]:
+    """Each cluster's id and change against the earlier clusters its members belonged to (jobs/lineage.py)."""
+    own = len(read.paragraphs) - len(read.origin)
+    day = [run_date] * own + [d for _, d in read.origin]
+    return lineages(
+        [[read.paragraphs[i].paragraph_id for i in c.members.tolist()] for c in clusters],
+        [
+            [read.articles[read.paragraphs[i].article_index].outlet for i in c.members.tolist()]
+            for c in clusters
+        ],
+        [[day[i] for i in c.members.tolist()] for c in clusters],
+        past.previous,
+        past.earlier,
+    )
 
 
 def _cache_folder(config: JobConfig) -> Path:

@@ -4,7 +4,6 @@ pairs and rejects a run found, and the one row it adds to the runs table."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib.metadata
 import json
 import platform
@@ -17,6 +16,8 @@ from jobs import tables
 from jobs.clusters import Cluster
 from jobs.config import JobConfig
 from jobs.embed import Embedded
+from jobs.history import Read
+from jobs.lineage import Lineage
 from jobs.pairs import Pairs
 from jobs.paragraphs import Paragraph
 from jobs.parallel import Executor
@@ -39,24 +40,24 @@ _VERSIONED = {
 }
 
 
-def cluster_id(member_ids: Sequence[str]) -> str:
-    """Content-addressed id: the same members give the same id on every run."""
-    return hashlib.blake2b("\n".join(sorted(member_ids)).encode(), digest_size=8).hexdigest()
-
-
 def build_tables(
     run_id: str,
+    run_date: dt.date,
     ingested: IngestResult,
-    paragraphs: Sequence[Paragraph],
-    excluded: Sequence[str | None],
-    embedded: Embedded,
+    read: Read,
     pairs: Pairs,
     clusters: Sequence[Cluster],
+    lineage: Sequence[Lineage],
 ) -> dict[str, pa.Table]:
-    """Every table but runs, from what the stages found; ``pairs`` and ``clusters`` name paragraphs by their
-    index in ``paragraphs``."""
-    articles = ingested.articles
+    """Every table but runs, from what the stages found. ``read`` holds this run's articles and paragraphs
+    first, then those of the history; ``pairs`` and ``clusters`` name paragraphs by their index in
+    ``read.paragraphs``, and ``clusters`` are the ones this run reports (jobs/pipeline.py), named by ``lineage``.
+    A history paragraph is in the tables only as a member of one of them."""
+    articles = read.articles
+    paragraphs = read.paragraphs
     n = len(paragraphs)
+    own_articles = len(ingested.articles)
+    own = len(read.paragraphs) - len(read.origin)
     pid = [p.paragraph_id for p in paragraphs]
     outlet_of = [articles[p.article_index].outlet for p in paragraphs]
 
@@ -65,34 +66,53 @@ def build_tables(
     member_link: list[str | None] = [None] * n
     member_sim = np.full(n, np.nan, dtype=np.float32)
     cluster_rows = []
+    change_rows = []
     copies = (
         pairs.subset(pairs.link == COPY)
         if pairs.link is not None
         else pairs.subset(np.zeros(len(pairs), bool))
     )
     copy_pairs = set(zip(copies.a.tolist(), copies.b.tolist(), strict=True))
-    for cluster in clusters:
-        cid = cluster_id([pid[i] for i in cluster.members])
+    for cluster, line in zip(clusters, lineage, strict=True):
+        cid = line.cluster_id
         links = _member_links(cluster, paragraphs, copy_pairs)
         for i, sim, link in zip(cluster.members, cluster.similarity, links, strict=True):
             member_cluster[i] = cid
             member_sim[i] = sim
             member_link[i] = link
-        cluster_rows.append(_cluster_row(cid, cluster, links, paragraphs, articles))
+        cluster_rows.append(_cluster_row(cid, cluster, links, paragraphs, articles, line))
+        if line.change is not None:
+            change_rows.append(
+                {
+                    "cluster_id": cid,
+                    "change": line.change,
+                    "n_paragraphs": len(cluster.members),
+                    "n_added": line.n_added,
+                    "added_outlets": line.added_outlets,
+                    "related_ids": line.related_ids,
+                }
+            )
     cluster_rows.sort(key=lambda r: (-r["n_outlets"], -r["n_paragraphs"], r["cluster_id"]))
+    change_rows.sort(key=lambda r: r["cluster_id"])
     cross = {r["cluster_id"] for r in cluster_rows if r["kind"] == CROSS_OUTLET}
 
     n_tokens: list[int | None] = [None] * n
     truncated: list[bool | None] = [None] * n
-    for i, count, cut in zip(embedded.rows, embedded.n_tokens, embedded.truncated, strict=True):
+    for i, count, cut in zip(
+        read.embedded.rows, read.embedded.n_tokens, read.embedded.truncated, strict=True
+    ):
         n_tokens[i] = int(count)
         truncated[i] = bool(cut)
 
-    shared = np.zeros(len(articles), dtype=np.int32)
-    for p, cid in zip(paragraphs, member_cluster, strict=True):
+    shared = np.zeros(own_articles, dtype=np.int32)
+    for p, cid in zip(paragraphs[:own], member_cluster, strict=False):
         if cid in cross:
             shared[p.article_index] += 1
-    n_par = np.bincount([p.article_index for p in paragraphs], minlength=len(articles)).astype(np.int32)
+    n_par = np.bincount([p.article_index for p in paragraphs[:own]], minlength=own_articles).astype(np.int32)
+    # This run's paragraphs, and the history paragraphs that joined its clusters.
+    kept = [i for i in range(n) if i < own or member_cluster[i] is not None]
+    origin = [(run_id, run_date)] * own + list(read.origin)
+    articles = articles[:own_articles]
 
     out = {
         "articles": tables.to_table(
@@ -112,22 +132,24 @@ def build_tables(
         "paragraphs": tables.to_table(
             "paragraphs",
             {
-                "run_id": [run_id] * n,
-                "paragraph_id": pid,
-                "article_id": [articles[p.article_index].article_id for p in paragraphs],
-                "outlet": outlet_of,
-                "position": [p.position for p in paragraphs],
-                "text": [p.text for p in paragraphs],
-                "text_hash": [p.text_hash for p in paragraphs],
-                "n_words": [p.n_words for p in paragraphs],
-                "n_tokens": n_tokens,
-                "truncated": truncated,
-                "is_boilerplate": [p.is_boilerplate for p in paragraphs],
-                "boilerplate_reason": [p.boilerplate_reason for p in paragraphs],
-                "excluded_reason": list(excluded),
-                "cluster_id": member_cluster,
-                "link": member_link,
-                "similarity_to_representative": pa.array(member_sim, mask=np.isnan(member_sim)),
+                "run_id": [run_id] * len(kept),
+                "paragraph_id": [pid[i] for i in kept],
+                "article_id": [read.articles[paragraphs[i].article_index].article_id for i in kept],
+                "outlet": [outlet_of[i] for i in kept],
+                "position": [paragraphs[i].position for i in kept],
+                "text": [paragraphs[i].text for i in kept],
+                "text_hash": [paragraphs[i].text_hash for i in kept],
+                "n_words": [paragraphs[i].n_words for i in kept],
+                "n_tokens": [n_tokens[i] for i in kept],
+                "truncated": [truncated[i] for i in kept],
+                "is_boilerplate": [paragraphs[i].is_boilerplate for i in kept],
+                "boilerplate_reason": [paragraphs[i].boilerplate_reason for i in kept],
+                "excluded_reason": [read.excluded[i] for i in kept],
+                "cluster_id": [member_cluster[i] for i in kept],
+                "link": [member_link[i] for i in kept],
+                "similarity_to_representative": pa.array(member_sim[kept], mask=np.isnan(member_sim[kept])),
+                "origin_run_id": [origin[i][0] for i in kept],
+                "origin_run_date": [origin[i][1] for i in kept],
             },
         ),
         "clusters": tables.to_table(
@@ -135,7 +157,7 @@ def build_tables(
             {name: [r[name] for r in cluster_rows] for name in tables.CLUSTERS.names if name != "run_id"}
             | {"run_id": [run_id] * len(cluster_rows)},
         ),
-        "pairs": _pairs_table(run_id, pairs, pid, outlet_of, member_cluster),
+        "pairs": _pairs_table(run_id, pairs, pid, outlet_of, member_cluster, own),
         "rejects": tables.to_table(
             "rejects",
             {
@@ -144,6 +166,15 @@ def build_tables(
                 "record": [r.record for r in ingested.rejects],
                 "reason": [r.reason for r in ingested.rejects],
             },
+        ),
+        "cluster_changes": tables.to_table(
+            "cluster_changes",
+            {
+                name: [r[name] for r in change_rows]
+                for name in tables.CLUSTER_CHANGES.names
+                if name != "run_id"
+            }
+            | {"run_id": [run_id] * len(change_rows)},
         ),
     }
     return out
@@ -179,16 +210,22 @@ def _cluster_row(
     links: Sequence[str],
     paragraphs: Sequence[Paragraph],
     articles: Sequence[Article],
+    line: Lineage,
 ) -> dict:
     member_articles = sorted({paragraphs[i].article_index for i in cluster.members})
     outlets = sorted({articles[a].outlet for a in member_articles})
     others = cluster.similarity[cluster.members != cluster.representative]
+    # Who reported first, over the whole history: the earliest of the members and of the earlier clusters
+    # this one continues; named only when every member, here and there, is dated.
     dated = [
-        (articles[a].published_at, articles[a].article_id, a)
+        (articles[a].published_at, articles[a].article_id, articles[a].outlet)
         for a in member_articles
         if articles[a].published_at
     ]
-    first = min(dated) if dated else None
+    earliest = [(e.first_published_at, e.first_article_id, e.first_outlet) for e in line.continues]
+    first_published = min([t for t, _, _ in dated + earliest if t is not None], default=None)
+    known = len(dated) == len(member_articles) and all(a is not None for _, a, _ in earliest)
+    first = min(dated + earliest) if known else None
     return {
         "cluster_id": cid,
         "kind": CROSS_OUTLET if len(outlets) >= 2 else SINGLE_OUTLET,
@@ -203,8 +240,11 @@ def _cluster_row(
         "representative_text": paragraphs[cluster.representative].text,
         "mean_similarity": float(others.mean()),
         "min_similarity": float(others.min()),
-        "first_published_at": first[0] if first else None,
-        "first_outlet": articles[first[2]].outlet if first else None,
+        "first_published_at": first_published,
+        "first_outlet": first[2] if first else None,
+        "first_article_id": first[1] if first else None,
+        "first_seen_at": line.first_seen_at,
+        "n_runs": line.n_runs,
     }
 
 
@@ -214,14 +254,18 @@ def _pairs_table(
     pid: Sequence[str],
     outlet_of: Sequence[str],
     member_cluster: Sequence[str | None],
+    own: int,
 ) -> pa.Table:
+    """Pairs with a paragraph of this run (the first ``own``), and the history's links inside its clusters."""
     records = []
     probability = pairs.probability if pairs.probability is not None else np.full(len(pairs), np.nan)
     for a, b, sim, fact, link, p in zip(
         pairs.a, pairs.b, pairs.similarity, pairs.same_fact, pairs.link, probability, strict=True
     ):
-        a, b = (a, b) if pid[a] < pid[b] else (b, a)
         same = member_cluster[a] if member_cluster[a] == member_cluster[b] else None
+        if min(a, b) >= own and same is None:
+            continue
+        a, b = (a, b) if pid[a] < pid[b] else (b, a)
         verified = None if np.isnan(p) else float(p)
         records.append(
             (
@@ -258,12 +302,13 @@ def run_counts(
     paragraphs: Sequence[Paragraph],
     embedded: Embedded,
     built: dict[str, pa.Table],
-    pairs: Pairs,
+    judged: Pairs,
     *,
     n_apart: int,
     n_rejected: int,
 ) -> dict[str, int]:
-    """The counts of the runs table, from what the stages found and the tables built of it."""
+    """The counts of the runs table, from what the stages found and the tables built of it (``judged``: the
+    pairs this run judged, without the history's links)."""
     kinds = built["clusters"].column("kind").to_pylist()
     return {
         "n_input_files": ingested.files,
@@ -276,10 +321,10 @@ def run_counts(
         "n_cache_hits": embedded.n_cache_hits,
         "n_embedded": embedded.n_encoded,
         "n_truncated": int(embedded.truncated.sum()),
-        "n_pairs": built["pairs"].num_rows,
+        "n_pairs": len(judged),
         "n_pairs_apart": n_apart,
-        "n_links_copy": int(np.count_nonzero(pairs.link == COPY)),
-        "n_links_rewrite": int(np.count_nonzero(pairs.link == REWRITE)),
+        "n_links_copy": int(np.count_nonzero(judged.link == COPY)),
+        "n_links_rewrite": int(np.count_nonzero(judged.link == REWRITE)),
         "n_pairs_rejected": n_rejected,
         "n_clusters": len(kinds),
         "n_cross_outlet_clusters": kinds.count(CROSS_OUTLET),
@@ -335,6 +380,7 @@ def runs_table(
                 "paragraphs",
                 "embed",
                 "index",
+                "history",
                 "match",
                 "verify",
                 "cluster",

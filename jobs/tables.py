@@ -17,6 +17,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 INDEX = "_index"  # saved FAISS indexes: <output>/_index/run_date=.../<run_id>.faiss
+# What later runs match against (jobs/history.py): <output>/_history/run_date=.../<run_id>.parquet (the run's
+# own paragraphs and their vectors) and <run_id>.links.parquet (the judged pairs inside its clusters).
+HISTORY = "_history"
 PARTITION = pa.field(
     "run_date", pa.date32(), nullable=False, metadata={"doc": "Day the run is for (partition)."}
 )
@@ -116,6 +119,11 @@ RUNS = pa.schema(
             pa.float64(),
             "Seconds building the FAISS index, searching neighbours and finding the candidate pairs.",
         ),
+        _f(
+            "seconds_history",
+            pa.float64(),
+            "Seconds reading the earlier runs' paragraphs, vectors and clusters (history.days).",
+        ),
         _f("seconds_match", pa.float64(), "Seconds weighing the evidence of each candidate pair."),
         _f("seconds_verify", pa.float64(), "Seconds loading the pair verifier and judging pairs (0: none)."),
         _f("seconds_cluster", pa.float64(), "Seconds clustering the linked pairs."),
@@ -186,7 +194,8 @@ PARAGRAPHS = pa.schema(
         _f(
             "cluster_id",
             pa.string(),
-            "Cluster of paragraphs reporting the same fact; null when unclustered.",
+            "Cluster of paragraphs reporting the same fact (its id lasts across runs: README, Scheduled "
+            "runs); null when unclustered.",
             True,
         ),
         _f(
@@ -197,13 +206,25 @@ PARAGRAPHS = pa.schema(
             True,
         ),
         _f("similarity_to_representative", pa.float32(), "Cosine to the cluster's representative.", True),
+        _f(
+            "origin_run_id",
+            pa.string(),
+            "Run that read the paragraph: this run, or for a paragraph of an earlier day that joined one of "
+            "this run's clusters (history), the run of that day.",
+        ),
+        _f("origin_run_date", pa.date32(), "run_date of origin_run_id."),
     ]
 )
 
 CLUSTERS = pa.schema(
     [
         _RUN_ID,
-        _f("cluster_id", pa.string(), "Digest of the sorted member paragraph ids: same input, same id."),
+        _f(
+            "cluster_id",
+            pa.string(),
+            "The id of the earlier cluster it continues (history), else a digest of the sorted member "
+            "paragraph ids: same input and history, same id.",
+        ),
         _f("kind", pa.string(), "'cross_outlet' (two or more outlets) or 'single_outlet'."),
         _f("n_paragraphs", pa.int32(), "Member paragraphs."),
         _f("n_articles", pa.int32(), "Distinct articles among the members."),
@@ -225,8 +246,31 @@ CLUSTERS = pa.schema(
         _f("representative_text", pa.string(), "Text of the representative."),
         _f("mean_similarity", pa.float32(), "Mean cosine of the other members to the representative."),
         _f("min_similarity", pa.float32(), "Lowest cosine of a member to the representative."),
-        _f("first_published_at", _TS, "Earliest publication time among member articles.", True),
-        _f("first_outlet", pa.string(), "Outlet of the earliest member article; null without dates.", True),
+        _f(
+            "first_published_at",
+            _TS,
+            "Earliest publication time among member articles, over the whole history.",
+            True,
+        ),
+        _f(
+            "first_outlet",
+            pa.string(),
+            "Outlet of the earliest member article over the whole history; null unless every member is dated.",
+            True,
+        ),
+        _f(
+            "first_article_id",
+            pa.string(),
+            "Earliest member article over the whole history; null unless every member is dated.",
+            True,
+        ),
+        _f(
+            "first_seen_at",
+            _TS,
+            "Midnight UTC of the first run_date on which the cluster (or an earlier cluster it continues) held "
+            "a member.",
+        ),
+        _f("n_runs", pa.int32(), "Runs in which the cluster appeared, this one included."),
     ]
 )
 
@@ -269,6 +313,28 @@ REJECTS = pa.schema(
     ]
 )
 
+CLUSTER_CHANGES = pa.schema(
+    [
+        _RUN_ID,
+        _f("cluster_id", pa.string(), "The cluster, as this run names it."),
+        _f(
+            "change",
+            pa.string(),
+            "'new' (no earlier cluster), 'grown' (members added), 'merged' (earlier clusters joined) or "
+            "'split' (an earlier cluster's members went to several clusters).",
+        ),
+        _f("n_paragraphs", pa.int32(), "Members after this run."),
+        _f("n_added", pa.int32(), "Members that were not in the cluster (or a cluster it absorbed) before."),
+        _f("added_outlets", pa.list_(pa.string()), "Distinct outlets of the added members, sorted."),
+        _f(
+            "related_ids",
+            pa.list_(pa.string()),
+            "merged: the earlier cluster ids absorbed into this one; split: the other clusters the earlier "
+            "cluster split into; empty otherwise.",
+        ),
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
     "runs": RUNS,
     "articles": ARTICLES,
@@ -276,7 +342,43 @@ SCHEMAS: dict[str, pa.Schema] = {
     "clusters": CLUSTERS,
     "pairs": PAIRS,
     "rejects": REJECTS,
+    "cluster_changes": CLUSTER_CHANGES,
 }
+
+# The history store (not a table readers see: its folder starts with "_"). One row per paragraph of the run's
+# own articles, with what a later run needs to match against it without reading the input or embedding again.
+HISTORY_PARAGRAPHS = pa.schema(
+    [
+        pa.field("paragraph_id", pa.string()),
+        pa.field("article_id", pa.string()),
+        pa.field("outlet", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("url", pa.string()),
+        pa.field("published_at", _TS),
+        pa.field("source", pa.string()),
+        pa.field("position", pa.int32()),
+        pa.field("text", pa.string()),
+        pa.field("norm_text", pa.string()),
+        pa.field("text_hash", pa.string()),
+        pa.field("n_words", pa.int32()),
+        pa.field("boilerplate_reason", pa.string()),
+        pa.field("excluded_reason", pa.string()),
+        pa.field("n_tokens", pa.int32()),
+        pa.field("truncated", pa.bool_()),
+        pa.field("vector", pa.list_(pa.float32())),  # null when not clustered
+    ]
+)
+# The judged pairs of a run inside one of its clusters, with the link codes of jobs/same_fact.py.
+HISTORY_LINKS = pa.schema(
+    [
+        pa.field("paragraph_id_a", pa.string()),
+        pa.field("paragraph_id_b", pa.string()),
+        pa.field("similarity", pa.float32()),
+        pa.field("same_fact", pa.float32()),
+        pa.field("link", pa.int8()),
+        pa.field("probability", pa.float32()),  # NaN: not judged by the verifier
+    ]
+)
 
 
 def dataset_schema(name: str) -> pa.Schema:

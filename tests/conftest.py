@@ -3,6 +3,8 @@ and reading back what a run wrote."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,22 @@ from jobs.pipeline import RunResult, run_job
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
+README = (ROOT / "README.md").read_text()
+
+
+def readme_section(title: str) -> str:
+    """The README's ``## title`` section, up to the next ``## `` heading."""
+    return re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", README, re.S | re.M).group(1)
+
+
+def sql_blocks(text: str) -> list[str]:
+    return re.findall(r"```sql\n(.*?)```", text, re.S)
+
+
+# The README's queries over several days of scheduled runs (they answer on a two-day output), and the rest,
+# which answer on the output of one run.
+SCHEDULED_QUERIES = sql_blocks(readme_section("Scheduled runs"))
+ONE_RUN_QUERIES = [q for q in sql_blocks(README) if q not in SCHEDULED_QUERIES]
 
 # Pairs of sentences that report the same thing, and pairs that do not.
 SAME = [
@@ -69,6 +87,32 @@ def run_on(input_path: Path, output: Path, encoder: Encoder | None, *overrides: 
     return run_job(config, encoder=encoder)
 
 
+def write_day(tmp_path: Path, run_date: str, articles: list[tuple[str, str, str, str]]) -> Path:
+    """The input of the run for ``run_date``: ``articles`` as (article id, outlet, published day, text)."""
+    source = tmp_path / "input" / run_date / "articles.jsonl"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    records = [
+        {"article_id": a, "outlet": o, "published_at": f"{p}T08:00:00Z", "text": t} for a, o, p, t in articles
+    ]
+    source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return source
+
+
+def run_day(
+    tmp_path: Path,
+    output: Path,
+    run_date: str,
+    articles: list[tuple[str, str, str, str]],
+    encoder: Encoder | None,
+    days: int = 10,
+    *overrides: str,
+) -> RunResult:
+    """The scheduled run for ``run_date`` on ``articles``, with ``days`` of history."""
+    source = write_day(tmp_path, run_date, articles)
+    settings = (f"run_date={run_date}", f"history.days={days}", "output.mode=replace_date", *overrides)
+    return run_on(source, output, encoder, *settings)
+
+
 @pytest.fixture(scope="session")
 def seeds_run(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> RunResult:
     """The default config on a copy of seeds/ (the copy keeps the repo's seeds/ read-only)."""
@@ -88,7 +132,7 @@ def write(path: Path, content: str | bytes) -> Path:
 
 
 # Columns that differ between two runs of the same input and config.
-VOLATILE = {"run_id", "started_at", "finished_at"}
+VOLATILE = {"run_id", "origin_run_id", "started_at", "finished_at"}
 
 
 def read(output: Path, name: str) -> pa.Table:

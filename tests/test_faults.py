@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -19,11 +18,10 @@ import pytest
 from embeddings.encoder import Encoder
 from jobs import cli, commit
 from jobs.pipeline import RunResult
-from tests.conftest import DEFAULT_CONFIG, ROOT, SEEDS, rows, run_on
+from tests.conftest import DEFAULT_CONFIG, ONE_RUN_QUERIES, SEEDS, rows, run_on
 from tests.faults import assert_settled, incomplete_committed_runs, newsdedup, steps_taken, wait
 
 DATE = "2025-11-22"  # run_on's run date
-README_QUERIES = re.findall(r"```sql\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
 
 
 class Setup:
@@ -66,7 +64,7 @@ def readme_queries_answer(output: Path) -> None:
     cwd = Path.cwd()
     os.chdir(output.parent)
     try:
-        for query in README_QUERIES:
+        for query in ONE_RUN_QUERIES:
             assert duckdb.connect().sql(query).fetchall(), query
     finally:
         os.chdir(cwd)
@@ -78,9 +76,9 @@ def test_a_kill_at_any_step_of_the_commit_leaves_only_complete_runs(setup: Setup
     code, err = wait(newsdedup(counted, "count", 0, *setup.args(counted, "output.mode=replace_date")))
     assert code == 0, err
     steps = steps_taken(counted)
-    # The journal, 8 files moved (6 tables, the index and its ids), the 8 replaced deleted, the journal removed,
-    # the staging lock removed.
-    assert steps == 19
+    # The journal, 11 files moved (7 tables, the index and its ids, the history store and its links), the 11
+    # replaced deleted, the journal removed, the staging lock removed.
+    assert steps == 25
 
     def killed_at(n: int) -> tuple[int, Path, int, str]:
         output = setup.copy_of_base(f"kill{n}")
@@ -201,14 +199,14 @@ def test_a_really_full_disk_fails_the_run_with_the_path_and_keeps_earlier_output
 def test_a_repair_killed_at_any_step_is_finished_by_the_next(setup: Setup) -> None:
     # A replace_date commit killed among its deletes leaves a journal to roll forward and a dead staging folder.
     damaged = setup.copy_of_base("damaged")
-    code, _ = wait(newsdedup(damaged, "kill", 12, *setup.args(damaged, "output.mode=replace_date")))
+    code, _ = wait(newsdedup(damaged, "kill", 15, *setup.args(damaged, "output.mode=replace_date")))
     assert code == -9 and list((damaged / commit.JOURNAL).glob("*.json"))
     counted = setup.work / "repair-count" / "output"
     shutil.copytree(damaged, counted)
     assert wait(newsdedup(counted, "count", 0, "repair", "--output", str(counted)))[0] == 0
     steps = steps_taken(counted)
-    # The 8 deletes (the 2 done already are tried again), the journal, the dead run's staging lock.
-    assert steps == 10
+    # The 11 deletes (the 2 done already are tried again), the journal, the dead run's staging lock.
+    assert steps == 13
     expected = assert_settled(counted)
     assert len(expected) == 1 and setup.base.run_id not in expected  # the killed run had committed
     for n in range(1, steps + 1):

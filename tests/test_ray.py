@@ -22,9 +22,9 @@ from benchmarks.corpora import DATA, load_stories, write_jsonl
 from jobs.config import ClusterConfig, load_config
 from jobs.executors import RayExecutor
 from jobs.records import InputError
-from tests.conftest import DEFAULT_CONFIG, ROOT, SEEDS, read, rows, run_on
+from tests.conftest import DEFAULT_CONFIG, ROOT, SEEDS, read, rows, run_day, run_on
 
-TABLES = ("articles", "paragraphs", "clusters", "pairs", "rejects")
+TABLES = ("articles", "paragraphs", "clusters", "pairs", "rejects", "cluster_changes")
 # Workers get this module's test functions by value: they cannot import the tests package.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -89,6 +89,24 @@ def test_5k_paragraphs_give_the_same_tables_on_ray(
     assert_same_tables(tmp_path / "local", tmp_path / "ray")
     runs = read(tmp_path / "ray", "runs")
     assert runs["executor"].to_pylist() == ["ray"] and runs["index_kind"].to_pylist() == [index_kind]
+
+
+def test_scheduled_runs_with_history_give_the_same_tables_on_ray(local_ray, encoder, tmp_path: Path) -> None:
+    """The second day matched against the first (a copy joining the first day's cluster, a new fact)."""
+    fact = (
+        "The central bank of Norway raised its main interest rate on Thursday, citing persistent inflation."
+    )
+    snow = "Heavy snowfall closed the main mountain pass between Italy and Switzerland for most of the week."
+    days = {
+        "2025-01-01": [("w", "wire", "2025-01-01", f"{fact}\n\n{snow}"), ("x", "alpha", "2025-01-01", fact)],
+        "2025-01-02": [("b", "beta", "2025-01-02", fact), ("s", "gamma", "2025-01-02", snow)],
+    }
+    for executor in ("local", "ray"):
+        for run_date, articles in days.items():
+            run_day(tmp_path, tmp_path / executor, run_date, articles, encoder, 7, f"executor={executor}")
+    changes = read(tmp_path / "local", "cluster_changes").column("change").to_pylist()
+    assert sorted(changes) == ["grown", "new", "new"]  # day 1: the fact; day 2: it grew, snow is new
+    assert_same_tables(tmp_path / "local", tmp_path / "ray")
 
 
 def _crash_first_attempt(marker: str, shared: int) -> int:
