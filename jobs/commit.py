@@ -44,15 +44,16 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.tables import INDEX, SCHEMAS, partition_path
+from jobs.tables import INDEX, REPORT, SCHEMAS, partition_path
 
 log = logging.getLogger(__name__)
 
 STAGING = "_staging"
 JOURNAL = "_journal"
 LOCK = "_lock"
-# What a run may leave in a table's partition folder: its tables and its index (<run_id>.faiss, .ids.parquet).
-FOLDERS = (*SCHEMAS, INDEX)
+# What a run may leave in a partition folder: its tables, its index (<run_id>.faiss, .ids.parquet) and its
+# report (<run_id>.html, written after the commit): a replaced run's go with it, an uncommitted run's are orphans.
+FOLDERS = (*SCHEMAS, INDEX, REPORT)
 
 
 class OutputError(OSError):

@@ -17,6 +17,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 INDEX = "_index"  # saved FAISS indexes: <output>/_index/run_date=.../<run_id>.faiss
+# HTML reports (jobs/report.py): <output>/report/run_date=.../<run_id>.html. Not a table: it holds no Parquet,
+# and every reader names the table folder it reads.
+REPORT = "report"
 PARTITION = pa.field(
     "run_date", pa.date32(), nullable=False, metadata={"doc": "Day the run is for (partition)."}
 )
