@@ -3,7 +3,8 @@ write.
 
 Each stage is a function of its own module, called with its inputs, its config section and the executor's
 map or encode; this module only runs them in order, times them, and commits (jobs/commit.py) the tables
-jobs/rows.py builds from their results. A run starts by repairing what killed runs left in its output folder.
+jobs/rows.py builds from their results. A run starts by repairing what killed runs left in its output folder,
+and ends, once committed, by writing its HTML report (jobs/report.py) when ``report.enabled``.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs import tables
@@ -140,7 +141,8 @@ def heatmap(members: Iterable[tuple[str, str]], max_outlets: int) -> Heatmap:
 
 
 def _in(column: str, values: Iterable[str]) -> pc.Expression:
-    return pc.field(column).isin(sorted(set(values)))
+    # Typed, so that no values (a run without clusters) is an empty string array, not a null one.
+    return pc.field(column).isin(pa.array(sorted(set(values)), pa.string()))
 
 
 def _changes(output: Path, run_id: str, shown: set[str], cap: int) -> dict[str, Any] | None:

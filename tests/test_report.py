@@ -167,6 +167,18 @@ def test_replacing_a_day_removes_the_replaced_runs_report(encoder: Encoder, tmp_
     assert first.run_id != second.run_id
 
 
+def test_a_run_that_rejected_everything_still_gets_its_page(tmp_path: Path) -> None:
+    records = '{"article_id": "a", "outlet": "x"}\n{"article_id": "b", "text": "Hello there."}\nnot json\n'
+    result = run_on(
+        write(tmp_path / "in.jsonl", records), tmp_path / "output", None, "input.outlet_from_url=false"
+    )
+    assert result.status == "empty"
+    html = report_path(result.output, result.run_date, result.run_id).read_text(encoding="utf-8")
+    assert "<p>3 record(s) rejected:</p>" in html
+    assert "missing text" in html and "missing outlet" in html and "not valid JSON" in html
+    assert "This run found no cross-outlet cluster." in html and outside_references(html) == []
+
+
 def test_cap_is_stated_and_kept(seeds_run: RunResult, tmp_path: Path) -> None:
     from jobs.report import write_report
 
