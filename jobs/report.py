@@ -208,6 +208,9 @@ def render(
         .to_pylist()
     )
     articles = {a["article_id"]: a for a in sorted(rows, key=lambda a: a["run_id"] == run["run_id"])}
+    by_cluster: dict[str, list[dict]] = defaultdict(list)
+    for member in members:
+        by_cluster[member["cluster_id"]].append(member)
     rejects = tables.open_table(output, "rejects").to_table(filter=this).to_pylist()
     seconds = [s for s in _fields(run, "seconds_") if s[0] != "total"]
     page = _TEMPLATES.get_template("report.html.j2").render(
@@ -221,7 +224,7 @@ def render(
         config=json.dumps(json.loads(run["config_json"]), indent=1),
         rejects=rejects[:REJECTS_SHOWN],
         n_rejects=len(rejects),
-        clusters=[_cluster(c, members, articles, settings.max_members) for c in shown],
+        clusters=[_cluster(c, by_cluster[c["cluster_id"]], articles, settings.max_members) for c in shown],
         n_clusters=len(clusters),
         settings=settings,
         heatmap=heatmap(
@@ -244,10 +247,9 @@ def _fields(run: Mapping[str, Any], prefix: str) -> list[tuple[str, Any, str]]:
     ]
 
 
-def _cluster(cluster: dict, members: list[dict], articles: Mapping[str, dict], max_members: int) -> dict:
-    """A cluster as the template shows it: its members (representative first, then by publication time),
-    each with its article's title and time and its words shared with the representative marked."""
-    mine = [m for m in members if m["cluster_id"] == cluster["cluster_id"]]
+def _cluster(cluster: dict, mine: list[dict], articles: Mapping[str, dict], max_members: int) -> dict:
+    """A cluster as the template shows it: its members ``mine`` (representative first, then by publication
+    time), each with its article's title and time and its words shared with the representative marked."""
     never = dt.datetime.max.replace(tzinfo=dt.UTC)
 
     def published(member: dict) -> dt.datetime | None:
