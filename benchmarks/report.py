@@ -50,7 +50,7 @@ def run_job(work: Path, desks: int) -> Path:
     return output
 
 
-def markdown(output: Path, run: dict, seconds: list[float], size: int, command: str) -> str:
+def markdown(run: dict, seconds: list[float], size: int, command: str) -> str:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
@@ -64,8 +64,8 @@ def markdown(output: Path, run: dict, seconds: list[float], size: int, command: 
             f"Machine: {machine()} (shared with other work).",
             "",
             "Input: Reuters-21578, Distribution 1.0 (Lewis, 1997), every story with a body, each published by "
-            "one of 8 outlets picked by a hash of its id (benchmarks/report.py says why); the job's default "
-            "config.",
+            "one of a few outlets (`desk-0`, ...) picked by a hash of its id (benchmarks/report.py says why); "
+            "the job's default config.",
             "",
             f"Run `{run['run_id']}`: {run['n_articles']:,} articles, {run['n_paragraphs']:,} paragraphs, "
             f"{run['n_clusters']:,} clusters, {run['n_cross_outlet_clusters']:,} of them cross-outlet; the page "
@@ -103,8 +103,9 @@ def main() -> None:
     runs = tables.open_table(output, "runs").to_table().to_pylist()
     run = max(runs, key=lambda r: r["finished_at"])
     shown = "python -m benchmarks.report" + (" --output DIR" if args.output else "")
+    shown += f" --desks {args.desks}" if args.desks != 8 else ""
     shown += f" --repeats {args.repeats}" if args.repeats != 3 else ""
-    args.out.write_text(markdown(output, run, seconds, page.stat().st_size, shown), encoding="utf-8")
+    args.out.write_text(markdown(run, seconds, page.stat().st_size, shown), encoding="utf-8")
     print(f"wrote {args.out}")
 
 
