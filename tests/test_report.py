@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections import Counter
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
+import duckdb
 import pyarrow.compute as pc
 import pytest
 
@@ -86,8 +89,12 @@ def test_the_run_writes_a_self_contained_report_with_every_cross_outlet_cluster(
     order = sorted(expected, key=lambda c: (-c["n_paragraphs"], -c["n_outlets"], c["cluster_id"]))
     assert Page(html).ids("cluster") == [f"c-{c['cluster_id']}" for c in order]
     assert f"This page shows all {len(expected)} of them" in html
-    for cluster in expected:
-        assert f"p.cluster_id = '{cluster['cluster_id']}'" in html  # the query for its rows
+    # Each cluster's DuckDB query finds its rows.
+    found = Counter()
+    for query in re.findall(r"<pre>-- DuckDB: the cluster's paragraphs\n(.*?)</pre>", html, re.S):
+        rows = duckdb.connect().sql(unescape(query))
+        found.update(row[rows.columns.index("cluster_id")] for row in rows.fetchall())
+    assert found == {c["cluster_id"]: c["n_paragraphs"] for c in expected}
     # Who reported first, copy or rewrite, and the words shared with the representative.
     assert "<mark>" in html and 'class="tag rewrite"' in html
     dated = [c for c in expected if c["first_outlet"]]
