@@ -289,7 +289,9 @@ def write_report(
     run, page = render(output, settings, run_id, run_date)
     path = out or report_path(output, run["run_date"], run["run_id"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.tmp")  # a reader never sees half a page
+    # A reader never sees half a page; a process killed here leaves only this hidden file, and the page is
+    # one `newsdedup report` away.
+    partial = path.with_name(f".{path.name}.tmp")
     partial.write_text(page, encoding="utf-8")
     partial.replace(path)
     return path
