@@ -23,6 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.compute as pc
+
 from benchmarks.corpora import write_jsonl
 from benchmarks.performance import machine, measure, measure_job, reuters_articles
 from jobs import tables
@@ -50,7 +52,7 @@ def run_job(work: Path, desks: int) -> Path:
     return output
 
 
-def markdown(run: dict, seconds: list[float], size: int, command: str) -> str:
+def markdown(run: dict, n_outlets: int, seconds: list[float], size: int, command: str) -> str:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
@@ -64,8 +66,8 @@ def markdown(run: dict, seconds: list[float], size: int, command: str) -> str:
             f"Machine: {machine()} (shared with other work).",
             "",
             "Input: Reuters-21578, Distribution 1.0 (Lewis, 1997), every story with a body, each published by "
-            "one of a few outlets (`desk-0`, ...) picked by a hash of its id (benchmarks/report.py says why); "
-            "the job's default config.",
+            f"one of {n_outlets} outlets (`desk-0`, ...) picked by a hash of its id (benchmarks/report.py says "
+            "why); the job's default config.",
             "",
             f"Run `{run['run_id']}`: {run['n_articles']:,} articles, {run['n_paragraphs']:,} paragraphs, "
             f"{run['n_clusters']:,} clusters, {run['n_cross_outlet_clusters']:,} of them cross-outlet; the page "
@@ -105,7 +107,9 @@ def main() -> None:
     shown = "python -m benchmarks.report" + (" --output DIR" if args.output else "")
     shown += f" --desks {args.desks}" if args.desks != 8 else ""
     shown += f" --repeats {args.repeats}" if args.repeats != 3 else ""
-    args.out.write_text(markdown(run, seconds, page.stat().st_size, shown), encoding="utf-8")
+    articles = tables.open_table(output, "articles").to_table(filter=pc.field("run_id") == run["run_id"])
+    n_outlets = len(articles["outlet"].unique())
+    args.out.write_text(markdown(run, n_outlets, seconds, page.stat().st_size, shown), encoding="utf-8")
     print(f"wrote {args.out}")
 
 
