@@ -161,7 +161,14 @@ def _report(config: JobConfig, run_id: str | None, run_date: str | None, out: Pa
         day = dt.date.fromisoformat(run_date) if run_date else None
     except ValueError:
         raise ConfigError(f"--run-date {run_date!r} is not a date: use YYYY-MM-DD") from None
-    path = write_report(config.output.path, config.report, run_id=run_id, run_date=day, out=out)
+    path = write_report(
+        config.output.path,
+        config.report,
+        lock_timeout=config.output.lock_timeout,
+        run_id=run_id,
+        run_date=day,
+        out=out,
+    )
     print(f"report: {path}")
     return 0
 

@@ -89,7 +89,9 @@ def _check_writable(folder: Path, key: str) -> None:
 def _write_report(config: JobConfig, run_id: str) -> None:
     """The run's HTML report; the run is committed by now, so a failure here is a warning, not a failed run."""
     try:
-        path = write_report(config.output.path, config.report, run_id=run_id)
+        path = write_report(
+            config.output.path, config.report, lock_timeout=config.output.lock_timeout, run_id=run_id
+        )
     except Exception as exc:
         log.warning(
             "run %s is committed, but its HTML report was not written (%s: %s): rerun `newsdedup report "

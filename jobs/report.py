@@ -24,7 +24,7 @@ import jinja2
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs import tables
+from jobs import commit, tables
 from jobs.config import ConfigError, ReportConfig
 
 CHANGES = "cluster_changes"  # the history's table (contract with issue 16); older outputs have none
@@ -281,17 +281,31 @@ def write_report(
     output: Path,
     settings: ReportConfig,
     *,
+    lock_timeout: float,
     run_id: str | None = None,
     run_date: dt.date | None = None,
     out: Path | None = None,
 ) -> Path:
-    """Write the report of a committed run (default: the latest) to ``out`` (default: :func:`report_path`)."""
+    """Write the report of a committed run (default: the latest) to ``out`` (default: :func:`report_path`,
+    put in place under the output folder's lock, waiting at most ``lock_timeout`` seconds for it)."""
     run, page = render(output, settings, run_id, run_date)
-    path = out or report_path(output, run["run_date"], run["run_id"])
+    if out is not None:
+        _write(out, page)
+        return out
+    path = report_path(output, run["run_date"], run["run_id"])
+    # A replace_date run deletes the runs it replaces, reports included, under this lock: a page written
+    # without it could outlive its run.
+    with commit.output_lock(output, timeout=lock_timeout, holder=f"the report of run {run['run_id']}"):
+        if run["run_id"] not in commit.committed_runs(output):
+            raise ConfigError(f"run {run['run_id']} was replaced by a later run of its day: no report")
+        _write(path, page)
+    return path
+
+
+def _write(path: Path, page: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # A reader never sees half a page; a process killed here leaves only this hidden file, and the page is
     # one `newsdedup report` away.
     partial = path.with_name(f".{path.name}.tmp")
     partial.write_text(page, encoding="utf-8")
     partial.replace(path)
-    return path

@@ -189,9 +189,8 @@ def test_a_run_that_rejected_everything_still_gets_its_page(tmp_path: Path) -> N
 def test_cap_is_stated_and_kept(seeds_run: RunResult, tmp_path: Path) -> None:
     from jobs.report import write_report
 
-    page = write_report(
-        seeds_run.output, ReportConfig(max_clusters=2, max_members=2, max_outlets=2), out=tmp_path / "p.html"
-    )
+    settings = ReportConfig(max_clusters=2, max_members=2, max_outlets=2)
+    page = write_report(seeds_run.output, settings, lock_timeout=5, out=tmp_path / "p.html")
     html = page.read_text(encoding="utf-8")
     n = len(cross_outlet(seeds_run.output, seeds_run.run_id))
     assert len(Page(html).ids("cluster")) == 2
