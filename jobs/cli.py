@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib.metadata
 import logging
 import sys
@@ -33,7 +34,11 @@ def _parser() -> argparse.ArgumentParser:
         "repair",
         help="repair what killed runs left in the output folder (as every run does first) and report its state",
     )
-    for command in (run, export, repair):
+    report = commands.add_parser(
+        "report",
+        help="write the HTML report of a committed run (default: the latest) from the output folder's tables",
+    )
+    for command in (run, export, repair, report):
         command.add_argument(
             "--config",
             type=Path,
@@ -50,11 +55,21 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.add_argument("--input", help="input path (overrides input.path)")
-    for command in (run, repair):
+    for command in (run, repair, report):
         command.add_argument("--output", help="output folder (overrides output.path)")
     run.add_argument("--run-date", help="YYYY-MM-DD the run is for (overrides run_date; default: today, UTC)")
     run.add_argument(
         "--executor", choices=["local", "ray"], help="where the parallel steps run (overrides executor)"
+    )
+    which = report.add_mutually_exclusive_group()
+    which.add_argument("--run-id", help="the run to report on (default: the latest committed run)")
+    which.add_argument(
+        "--run-date", dest="report_date", help="YYYY-MM-DD: report on the latest committed run of that day"
+    )
+    report.add_argument(
+        "--out",
+        type=Path,
+        help="HTML file to write (default: <output>/report/run_date=YYYY-MM-DD/<run_id>.html)",
     )
     return parser
 
@@ -86,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.overrides, {k: v for k, v in given.items() if v is not None})
         if args.command == "repair":
             return _repair(config)
+        if args.command == "report":
+            return _report(config, args.run_id, args.report_date, args.out)
         # Imported here so that `--help` and config errors answer without loading torch.
         from embeddings.models import ModelError
         from jobs.embed import load_encoder
@@ -133,6 +150,26 @@ def main(argv: list[str] | None = None) -> int:
         f"{result.counts['n_clusters']} clusters ({result.counts['n_cross_outlet_clusters']} cross-outlet) "
         f"-> {result.output}"
     )
+    return 0
+
+
+def _report(config: JobConfig, run_id: str | None, run_date: str | None, out: Path | None) -> int:
+    """``newsdedup report``: the HTML page of one committed run."""
+    from jobs.report import write_report  # Jinja2 and the tables only: no model, no torch
+
+    try:
+        day = dt.date.fromisoformat(run_date) if run_date else None
+    except ValueError:
+        raise ConfigError(f"--run-date {run_date!r} is not a date: use YYYY-MM-DD") from None
+    path = write_report(
+        config.output.path,
+        config.report,
+        lock_timeout=config.output.lock_timeout,
+        run_id=run_id,
+        run_date=day,
+        out=out,
+    )
+    print(f"report: {path}")
     return 0
 
 

@@ -44,16 +44,17 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.tables import HISTORY, INDEX, SCHEMAS, partition_path
+from jobs.tables import HISTORY, INDEX, REPORT, SCHEMAS, partition_path
 
 log = logging.getLogger(__name__)
 
 STAGING = "_staging"
 JOURNAL = "_journal"
 LOCK = "_lock"
-# What a run may leave in a partition folder: its tables, its index (<run_id>.faiss, .ids.parquet) and its
-# history store (<run_id>.parquet, .links.parquet).
-FOLDERS = (*SCHEMAS, INDEX, HISTORY)
+# What a run may leave in a partition folder: its tables, its index (<run_id>.faiss, .ids.parquet), its
+# history store (<run_id>.parquet, .links.parquet) and its report (<run_id>.html, written after the commit):
+# a replaced run's go with it, an uncommitted run's are orphans.
+FOLDERS = (*SCHEMAS, INDEX, HISTORY, REPORT)
 
 
 class OutputError(OSError):

@@ -167,6 +167,15 @@ class RayConfig(_Section):
     max_retries: int = Field(3, ge=0)
 
 
+class ReportConfig(_Section):
+    """The HTML report every run writes (jobs/report.py; configs/default.yaml says each key)."""
+
+    enabled: bool = True
+    max_clusters: int = Field(200, ge=1)
+    max_members: int = Field(20, ge=2)
+    max_outlets: int = Field(30, ge=2)
+
+
 class JobConfig(_Section):
     """The whole configuration of one ``newsdedup run``."""
 
@@ -183,6 +192,7 @@ class JobConfig(_Section):
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
 
     @field_validator("run_date", mode="before")
     @classmethod

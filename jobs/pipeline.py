@@ -3,7 +3,8 @@ cluster -> write.
 
 Each stage is a function of its own module, called with its inputs, its config section and the executor's
 map or encode; this module only runs them in order, times them, and commits (jobs/commit.py) the tables
-jobs/rows.py builds from their results. A run starts by repairing what killed runs left in its output folder.
+jobs/rows.py builds from their results. A run starts by repairing what killed runs left in its output folder,
+and ends, once committed, by writing its HTML report (jobs/report.py) when ``report.enabled``.
 
 With history (jobs/history.py), the earlier days' clustered paragraphs follow the run's own as extra rows of
 the index and the cluster graph; only pairs with one of the run's own paragraphs are judged, the earlier
@@ -42,6 +43,7 @@ from jobs.neighbours import nearest_neighbours
 from jobs.pairs import candidate_pairs, judge_pairs, judge_same_fact
 from jobs.paragraphs import excluded_reason, split_articles
 from jobs.parallel import Executor
+from jobs.report import write_report
 from jobs.rows import build_tables, run_counts, runs_table
 from jobs.same_fact import COPY, REWRITE
 from jobs.sizing import LARGE_RUN, default_threads, estimate
@@ -87,6 +89,26 @@ def _check_writable(folder: Path, key: str) -> None:
         raise ConfigError(f"{key} {folder}: {existing} is a file, not a folder: change {key}")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"{key} {folder}: cannot write to {existing}: fix its permissions or change {key}")
+
+
+def _write_report(config: JobConfig, run_id: str) -> None:
+    """The run's HTML report; the run is committed by now, so a failure here is a warning, not a failed run."""
+    try:
+        path = write_report(
+            config.output.path, config.report, lock_timeout=config.output.lock_timeout, run_id=run_id
+        )
+    except Exception as exc:
+        log.warning(
+            "run %s is committed, but its HTML report was not written (%s: %s): rerun `newsdedup report "
+            "--output %s --run-id %s`",
+            run_id,
+            type(exc).__name__,
+            exc,
+            config.output.path,
+            run_id,
+        )
+        return
+    log.info("report: %s", path)
 
 
 def run_job(config: JobConfig, encoder: Encoder | None = None) -> RunResult:
@@ -288,6 +310,8 @@ def _run(
         staged.abort()
         raise
     log.info("run %s %s: %s", run_id, status, ", ".join(f"{k}={v}" for k, v in counts.items()))
+    if config.report.enabled:
+        _write_report(config, run_id)
     return RunResult(run_id, run_date, config.output.path, status, counts, watch.seconds, files)
 
 

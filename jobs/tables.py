@@ -20,6 +20,9 @@ INDEX = "_index"  # saved FAISS indexes: <output>/_index/run_date=.../<run_id>.f
 # What later runs match against (jobs/history.py): <output>/_history/run_date=.../<run_id>.parquet (the run's
 # own paragraphs and their vectors) and <run_id>.links.parquet (the judged pairs inside its clusters).
 HISTORY = "_history"
+# HTML reports (jobs/report.py): <output>/report/run_date=.../<run_id>.html. Not a table: it holds no Parquet,
+# and every reader names the table folder it reads.
+REPORT = "report"
 PARTITION = pa.field(
     "run_date", pa.date32(), nullable=False, metadata={"doc": "Day the run is for (partition)."}
 )

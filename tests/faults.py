@@ -101,6 +101,8 @@ def assert_settled(output: Path) -> set[str]:
         assert {run for _, run in found} <= committed, f"{name} holds files of uncommitted runs"
     index = {commit.run_id_of(p) for p in (output / tables.INDEX).glob("*/*")}
     assert index <= committed, "the index holds files of uncommitted runs"
+    reports = {commit.run_id_of(p) for p in (output / tables.REPORT).glob("*/*.html")}
+    assert reports <= committed, "the report folder holds pages of uncommitted runs"
     assert not (output / commit.STAGING).exists(), list((output / commit.STAGING).iterdir())
     assert list((output / commit.JOURNAL).glob("*")) == []
     return committed

@@ -76,9 +76,10 @@ def test_a_kill_at_any_step_of_the_commit_leaves_only_complete_runs(setup: Setup
     code, err = wait(newsdedup(counted, "count", 0, *setup.args(counted, "output.mode=replace_date")))
     assert code == 0, err
     steps = steps_taken(counted)
-    # The journal, 11 files moved (7 tables, the index and its ids, the history store and its links), the 11
-    # replaced deleted, the journal removed, the staging lock removed.
-    assert steps == 25
+    # The journal, 11 files moved (7 tables, the index and its ids, the history store and its links), the 12
+    # replaced deleted (its report too), the journal removed, the staging lock removed; then, the run
+    # committed, its report put in place.
+    assert steps == 27
 
     def killed_at(n: int) -> tuple[int, Path, int, str]:
         output = setup.copy_of_base(f"kill{n}")
@@ -94,7 +95,7 @@ def test_a_kill_at_any_step_of_the_commit_leaves_only_complete_runs(setup: Setup
     for n, output, code, err in trials:
         assert code == -9, (n, err)
         # Killed inside the commit (after its journal was written, before it was removed), it left work to repair.
-        assert len(list((output / commit.JOURNAL).glob("*.json"))) == (2 <= n <= steps - 1), n
+        assert len(list((output / commit.JOURNAL).glob("*.json"))) == (2 <= n <= steps - 2), n
         # Readers who go through the runs table (the README's queries) see complete runs only.
         assert incomplete_committed_runs(output) == [], n
         readme_queries_answer(output)
@@ -205,8 +206,8 @@ def test_a_repair_killed_at_any_step_is_finished_by_the_next(setup: Setup) -> No
     shutil.copytree(damaged, counted)
     assert wait(newsdedup(counted, "count", 0, "repair", "--output", str(counted)))[0] == 0
     steps = steps_taken(counted)
-    # The 11 deletes (the 2 done already are tried again), the journal, the dead run's staging lock.
-    assert steps == 13
+    # The 12 deletes (the 2 done already are tried again), the journal, the dead run's staging lock.
+    assert steps == 14
     expected = assert_settled(counted)
     assert len(expected) == 1 and setup.base.run_id not in expected  # the killed run had committed
     for n in range(1, steps + 1):
