@@ -360,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ROOT / "benchmarks" / "configs" / "onnx-int8.yaml",
             ROOT / "benchmarks" / "configs" / "no-window.yaml",
             ROOT / "benchmarks" / "configs" / "no-lexical.yaml",
-            ROOT / "benchmarks" / "configs" / "no-sentences.yaml",
+            ROOT / "benchmarks" / "configs" / "sentences.yaml",
             ROOT / "benchmarks" / "configs" / "cut-0.5.yaml",
             ROOT / "benchmarks" / "configs" / "loose.yaml",
             ROOT / "benchmarks" / "configs" / "verifier.yaml",

@@ -131,7 +131,7 @@ class MatchConfig(_Section):
     copy_length_ratio: float = Field(0.5, gt=0.0, le=1.0)
     model: str = "same-fact"
     min_probability: float | None = Field(None, gt=0.0, lt=1.0)
-    sentence_probability: float = Field(0.2, ge=0.0, le=1.0)
+    sentence_probability: float | None = Field(None, ge=0.0, lt=1.0)
     max_days_apart: float | None = Field(7.0, gt=0.0)
 
 

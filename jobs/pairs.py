@@ -191,8 +191,8 @@ def judge_same_fact(
 
     ``texts``, ``vectors`` and ``article_of`` are per clustered paragraph (the text the model read, its
     vector, its article's index); ``article_texts`` holds every article's paragraphs, the context each pair
-    is judged in. A pair the model leaves undecided (not the same, at ``config.sentence_probability`` or
-    more) is weighed again with its best sentence pair (``embed`` turns the sentences into vectors): one
+    is judged in. With ``config.sentence_probability`` set, a pair the model leaves undecided (not the
+    same, at that probability or more) is weighed again with its best sentence pair (``embed`` turns the sentences into vectors): one
     fact of a paragraph that tells several can be the same as another paragraph's only fact.
     """
     model = SameFactModel.load(config.model)
@@ -209,6 +209,8 @@ def judge_same_fact(
     same_article = article_of[pairs.a] == article_of[pairs.b]
     cut = model.cut if config.min_probability is None else config.min_probability
     link = decide(features, probability, same_article, config, cut)
+    if config.sentence_probability is None:
+        return Pairs(pairs.a, pairs.b, pairs.similarity, probability, link)
     again = np.flatnonzero((link == NOT_SAME) & (probability >= config.sentence_probability))
     if again.size:
         a, b = pairs.a[again], pairs.b[again]

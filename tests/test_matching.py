@@ -15,6 +15,7 @@ from embeddings.encoder import Encoder
 from jobs.clusters import average_linkage
 from jobs.config import MatchConfig
 from jobs.evidence import FEATURES, ArticleContext, Signature, numbers, pair_features
+from jobs.pairs import Pairs, judge_same_fact
 from jobs.same_fact import COPY, MODEL_DIR, NOT_SAME, REWRITE, VETOED, SameFactModel, decide
 from jobs.text import clean_markup, normalize, strip_wire_marks
 from tests.conftest import read, run_on
@@ -199,3 +200,27 @@ def test_average_linkage_keeps_a_chain_of_facts_apart() -> None:
     assert labels[0] == labels[1] != labels[2]
     # Linked all round, they are one fact.
     assert len(set(average_linkage(3, {(0, 1): 0.9, (1, 2): 0.8, (0, 2): 0.6}, 0.5))) == 1
+
+
+def test_the_sentence_pass_weighs_a_paragraph_of_several_facts_by_its_closest_sentence(
+    encoder: Encoder,
+) -> None:
+    # One fact of a paragraph that tells several is another outlet's only fact (match.sentence_probability).
+    texts = [
+        "Since September 2025, US strikes have targeted 21 boats, killing at least 83 people. Separately, the "
+        "city council of Lyon voted on Thursday to extend its tram network by twelve kilometres by 2030. The "
+        "mayor said the new lines would serve the northern suburbs first, and that fares would not rise. Work on "
+        "the first section is to start in the spring, after a public consultation that drew 4,000 replies.",
+        "US forces have struck 21 alleged drug boats since September 2025, killing at least 83 people.",
+    ]
+    vectors = encoder.encode(texts)
+    pairs = Pairs(np.array([0]), np.array([1]), (vectors[0] @ vectors[1]).reshape(1).astype(np.float32))
+    article_of, articles = np.array([0, 1]), [[texts[0]], [texts[1]]]
+    assert MatchConfig().sentence_probability is None  # off by default (configs/default.yaml says why)
+    off = judge_same_fact(pairs, texts, vectors, article_of, articles, encoder.encode, MatchConfig())
+    on = judge_same_fact(
+        pairs, texts, vectors, article_of, articles, encoder.encode, MatchConfig(sentence_probability=0.2)
+    )
+    # Whole paragraphs leave the pair undecided; their closest sentences tell the same fact.
+    assert off.link[0] == NOT_SAME and off.same_fact[0] >= 0.2
+    assert on.link[0] == REWRITE and on.same_fact[0] > off.same_fact[0]
