@@ -24,6 +24,8 @@ from jobs import tables
 
 # Columns that differ between two runs of the same job on the same input.
 _PER_RUN = {"run_id", "run_date", "started_at", "finished_at", "config_hash", "input_path", "threads"}
+# What names or dates the run a paragraph or cluster was first seen in (history): per run too.
+_PER_RUN |= {"origin_run_id", "origin_run_date", "first_seen_at"}
 _ENVIRONMENT = {"versions", "executor_resources"}
 # Floats are compared to this absolute tolerance: two builds of the same libraries may round differently.
 TOLERANCE = 1e-6
