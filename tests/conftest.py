@@ -121,6 +121,11 @@ def seeds_run(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder) -> Run
     return run_on(work / "seeds", work / "output", encoder)
 
 
+def seeds_command(output: Path, *extra: str) -> list[str]:
+    """The ``newsdedup`` arguments that run the default config on seeds/ into ``output``."""
+    return ["run", "--config", str(DEFAULT_CONFIG), "--input", str(SEEDS), "--output", str(output), *extra]
+
+
 def write(path: Path, content: str | bytes) -> Path:
     """Write ``content`` (text as UTF-8) to ``path``, creating its folders."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,27 +8,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import cli
-from tests.conftest import DEFAULT_CONFIG, SEEDS
+from tests.conftest import seeds_command
 
 NEWSDEDUP = Path(sys.executable).with_name("newsdedup")
 
 
 def newsdedup(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(NEWSDEDUP), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
-
-
-def run_on_seeds(tmp_path: Path, *extra: str) -> list[str]:
-    """``run`` with the default config on seeds/, into ``tmp_path / "out"``."""
-    return [
-        "run",
-        "--config",
-        str(DEFAULT_CONFIG),
-        "--input",
-        str(SEEDS),
-        "--output",
-        str(tmp_path / "out"),
-        *extra,
-    ]
 
 
 def test_console_script_runs_the_default_config_with_overrides(tmp_path: Path) -> None:
@@ -40,7 +26,7 @@ def test_console_script_runs_the_default_config_with_overrides(tmp_path: Path) -
         "--set",
         "embed.progress=false",
     ]
-    done = newsdedup(*run_on_seeds(tmp_path, *extra), cwd=tmp_path)
+    done = newsdedup(*seeds_command(tmp_path / "out", *extra), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("run ") and "5 articles" in done.stdout
     runs = pq.read_table(tmp_path / "out" / "runs").to_pylist()
@@ -65,7 +51,7 @@ def test_console_script_runs_the_default_config_with_overrides(tmp_path: Path) -
 def test_user_errors_exit_2_with_one_line_and_write_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str], message: str
 ) -> None:
-    code = cli.main(run_on_seeds(tmp_path, *args))
+    code = cli.main(seeds_command(tmp_path / "out", *args))
     err = capsys.readouterr().err.strip().splitlines()
     assert code == cli.EXIT_USAGE
     assert err[-1].startswith("newsdedup: error: ") and message in err[-1]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from embeddings.encoder import Encoder
-from tests.conftest import DEFAULT_CONFIG, ROOT, SEEDS
+from tests.conftest import DEFAULT_CONFIG, ROOT, seeds_command
 
 TORCH_STACK = ("torch", "sentence_transformers", "transformers")
 # What requirements.txt adds to requirements-runtime.txt that the torch stack imports, and editable installs
@@ -54,24 +54,13 @@ def sets(*overrides: str) -> list[str]:
     return [arg for override in overrides for arg in ("--set", override)]
 
 
-def run_on_seeds(output: Path, *overrides: str) -> list[str]:
-    return [
-        "run",
-        "--config",
-        str(DEFAULT_CONFIG),
-        "--input",
-        str(SEEDS),
-        "--output",
-        str(output),
-        *sets("embed.progress=false", *overrides),
-    ]
-
-
 def test_the_default_run_on_the_seeds_imports_no_torch(
     encoder: Encoder, export_dir: Path, tmp_path: Path
 ) -> None:
     # `encoder` has made the default config's export in export_dir, as the image's build stage does.
-    done = python(cli(run_on_seeds(tmp_path, f"embed.export_path={export_dir}")))
+    done = python(
+        cli(seeds_command(tmp_path, *sets("embed.progress=false", f"embed.export_path={export_dir}")))
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "0 []", done.stdout  # succeeded, and no torch stack module loaded
     assert (tmp_path / "clusters").is_dir()
@@ -98,7 +87,7 @@ def test_torch_features_without_torch_say_what_to_install(
     exports = tmp_path / "exports" if case == "export-model" else export_dir
     overrides = [*overrides, f"embed.export_path={exports}"]
     if case == "run":
-        args = run_on_seeds(tmp_path / "out", *overrides)
+        args = seeds_command(tmp_path / "out", *sets("embed.progress=false", *overrides))
     else:
         args = ["export-model", "--config", str(DEFAULT_CONFIG), *sets(*overrides)]
     done = python(cli(args, without_torch), "-S")
