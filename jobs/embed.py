@@ -78,6 +78,15 @@ class Embedded:
     model_identity: str | None = None
     max_copies: int = 1  # most paragraphs sharing one text (and so one vector)
 
+    def token_columns(self, n: int) -> tuple[list[int | None], list[bool | None]]:
+        """``n_tokens`` and ``truncated`` of paragraphs ``0 .. n-1``, None where a paragraph was not embedded."""
+        n_tokens: list[int | None] = [None] * n
+        truncated: list[bool | None] = [None] * n
+        for j in np.flatnonzero(self.rows < n).tolist():
+            n_tokens[int(self.rows[j])] = int(self.n_tokens[j])
+            truncated[int(self.rows[j])] = bool(self.truncated[j])
+        return n_tokens, truncated
+
 
 class Embedder:
     """Texts to vectors with the configured model, as every stage that embeds needs it: each distinct text

@@ -70,15 +70,11 @@ def store(staged: commit.StagedRun, read: Read, pairs: Pairs, clusters: Sequence
     own = len(read.paragraphs) - len(read.origin)
     paragraphs = read.paragraphs[:own]
     articles = [read.articles[p.article_index] for p in paragraphs]
-    vectors: list[list[float] | None] = [None] * own
-    n_tokens: list[int | None] = [None] * own
-    truncated: list[bool | None] = [None] * own
+    vectors: list[np.ndarray | None] = [None] * own
     embedded = read.embedded
     for j in np.flatnonzero(embedded.rows < own).tolist():
-        i = int(embedded.rows[j])
-        vectors[i] = embedded.vectors[j]
-        n_tokens[i] = int(embedded.n_tokens[j])
-        truncated[i] = bool(embedded.truncated[j])
+        vectors[int(embedded.rows[j])] = embedded.vectors[j]
+    n_tokens, truncated = embedded.token_columns(own)
     table = pa.Table.from_pydict(
         {
             "paragraph_id": [p.paragraph_id for p in paragraphs],

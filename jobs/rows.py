@@ -96,13 +96,7 @@ def build_tables(
     change_rows.sort(key=lambda r: r["cluster_id"])
     cross = {r["cluster_id"] for r in cluster_rows if r["kind"] == CROSS_OUTLET}
 
-    n_tokens: list[int | None] = [None] * n
-    truncated: list[bool | None] = [None] * n
-    for i, count, cut in zip(
-        read.embedded.rows, read.embedded.n_tokens, read.embedded.truncated, strict=True
-    ):
-        n_tokens[i] = int(count)
-        truncated[i] = bool(cut)
+    n_tokens, truncated = read.embedded.token_columns(n)
 
     shared = np.zeros(own_articles, dtype=np.int32)
     for p, cid in zip(paragraphs[:own], member_cluster, strict=False):
